@@ -1,0 +1,253 @@
+//! The `framex` command: a thin layer over the framex engine (argument parsing, progress bar,
+//! result JSON, exit codes). All behaviour lives in the library.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use framex::{
+    CancelToken, Composition, ExtractOptions, ExtractionResult, FormatChoice, Progress, Rational,
+};
+
+const EXAMPLES: &str = "\
+Examples:
+  framex probe clip.mp4
+  framex extract comp.json --out frames
+  framex extract comp.json --out frames --fps 30000/1001 --format png --json > result.json
+
+Exit status: 0 every clip extracted, 1 some clips failed (or the run was cancelled),
+2 unusable input (bad manifest or arguments).";
+
+#[derive(Parser)]
+#[command(name = "framex", version, about = "Exact, fast video frame extraction for programmatic video", after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    /// PNG for sources with alpha, JPEG otherwise
+    Auto,
+    Jpg,
+    Png,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a source's metadata as JSON (no decoding; frame and keyframe counts from a packet scan)
+    Probe {
+        /// Video file
+        file: PathBuf,
+    },
+    /// Extract every clip of a composition into frame files
+    #[command(
+        after_help = "Frames are written to OUT/<clipId>/frame_00001.jpg … (PNG for sources with alpha).\n\
+Each clip folder appears only once complete; Ctrl-C stops promptly and leaves no partial files."
+    )]
+    Extract {
+        /// Composition manifest (JSON, see README)
+        composition: PathBuf,
+        /// Output folder
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Output frame rate, overriding the manifest: a number or an exact "30000/1001"
+        #[arg(long)]
+        fps: Option<String>,
+        /// Image format, overriding the manifest
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
+        /// JPEG quality 1-100, overriding the manifest (default 95 ≈ ffmpeg -q:v 2)
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+        quality: Option<u8>,
+        /// Worker threads (default: number of cores)
+        #[arg(long, short)]
+        jobs: Option<usize>,
+        /// Print the result JSON on stdout
+        #[arg(long)]
+        json: bool,
+        /// Also write the result JSON to this file
+        #[arg(long)]
+        result: Option<PathBuf>,
+        /// No progress bar or summary
+        #[arg(long, short)]
+        quiet: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Probe { file } => match framex::probe(&file) {
+            Ok(info) => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&info).expect("metadata serialises")
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("framex: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Extract {
+            composition,
+            out,
+            fps,
+            format,
+            quality,
+            jobs,
+            json,
+            result,
+            quiet,
+        } => {
+            let mut comp = match load(&composition) {
+                Ok(c) => c,
+                Err(msg) => {
+                    eprintln!("framex: {msg}");
+                    return ExitCode::from(2);
+                }
+            };
+            if let Some(f) = fps {
+                match Rational::parse_rate(&f) {
+                    Some(r) => comp.fps = r,
+                    None => {
+                        eprintln!(
+                            "framex: --fps: expected a positive number or \"num/den\", got {f:?}"
+                        );
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            if let Some(f) = format {
+                comp.format = match f {
+                    FormatArg::Auto => FormatChoice::Auto,
+                    FormatArg::Jpg => FormatChoice::Jpg,
+                    FormatArg::Png => FormatChoice::Png,
+                };
+            }
+            if let Some(q) = quality {
+                comp.quality = q;
+            }
+            let cancel = CancelToken::new();
+            {
+                let cancel = cancel.clone();
+                let mut pressed = false;
+                let _ = ctrlc::set_handler(move || {
+                    if pressed {
+                        std::process::exit(130);
+                    }
+                    pressed = true;
+                    cancel.cancel();
+                });
+            }
+            let show_progress = !quiet && std::io::stderr().is_terminal();
+            let bar = show_progress.then(|| Arc::new(Bar::default()));
+            let mut opts = ExtractOptions::new(out);
+            opts.jobs = jobs.unwrap_or(0);
+            opts.cancel = cancel;
+            opts.progress = bar.clone().map(|b| b as Arc<dyn Progress>);
+            let res = framex::extract(&comp, &opts);
+            if let Some(b) = &bar {
+                b.finish();
+            }
+            report(&res, json, result.as_deref(), quiet)
+        }
+    }
+}
+
+fn load(path: &std::path::Path) -> Result<Composition, String> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if ext == "html" || ext == "htm" {
+        return Err(format!(
+            "{}: HTML compositions are not supported by this version yet; give a JSON manifest",
+            path.display()
+        ));
+    }
+    framex::read_manifest(path).map_err(|e| e.to_string())
+}
+
+fn report(
+    res: &ExtractionResult,
+    json: bool,
+    result_file: Option<&std::path::Path>,
+    quiet: bool,
+) -> ExitCode {
+    let text = serde_json::to_string_pretty(res).expect("result serialises");
+    if json {
+        println!("{text}");
+    }
+    if let Some(p) = result_file {
+        if let Err(e) = std::fs::write(p, format!("{text}\n")) {
+            eprintln!("framex: cannot write the result to {}: {e}", p.display());
+        }
+    }
+    if !quiet {
+        let secs = res.duration_ms / 1000.0;
+        let b = &res.breakdown;
+        eprintln!(
+            "framex: {} clip(s), {} frames in {:.2}s ({} decoded, {} encoded, {} linked)",
+            res.clips.len(),
+            res.total_frames,
+            secs,
+            b.frames_decoded,
+            b.frames_encoded,
+            b.frames_linked
+        );
+        for e in &res.errors {
+            eprintln!(
+                "framex: clip {:?} failed ({}): {}",
+                e.id,
+                e.kind.as_str(),
+                e.message
+            );
+        }
+    }
+    if res.success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Terminal progress bar (stderr), drawn only on a terminal.
+#[derive(Default)]
+struct Bar {
+    bar: std::sync::OnceLock<indicatif::ProgressBar>,
+}
+
+impl Bar {
+    fn finish(&self) {
+        if let Some(b) = self.bar.get() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn planned(&self, frames: u64, sources: usize) {
+        let b = indicatif::ProgressBar::new(frames);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {msg} [{bar:30}] {pos}/{len} frames {per_sec} ETA {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        b.set_message(format!("{sources} source(s)"));
+        let _ = self.bar.set(b);
+    }
+
+    fn wrote(&self, n: u64) {
+        if let Some(b) = self.bar.get() {
+            b.inc(n);
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! The JSON manifest (`comp.json`): parsing and validation with errors that name the field.
+//!
+//! ```json
+//! { "fps": 30, "format": "auto", "quality": 95, "timelineEnd": 20,
+//!   "videos": [ { "id": "intro", "src": "media/intro.mp4", "start": 0, "end": 4,
+//!                 "mediaStart": 3, "loop": false, "playbackRate": 1, "hasAudio": false } ] }
+//! ```
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use super::{ClipSpec, Composition, FormatChoice, InputError};
+use crate::time::Rational;
+
+/// Frame-rate fallback when neither the manifest nor the caller gives one.
+pub const DEFAULT_FPS: i64 = 30;
+/// JPEG quality default (≈ ffmpeg `-q:v 2`, HyperFrames' default).
+pub const DEFAULT_QUALITY: u8 = 95;
+
+const TOP_FIELDS: &[&str] = &["fps", "format", "quality", "timelineEnd", "videos"];
+const CLIP_FIELDS: &[&str] = &[
+    "id",
+    "src",
+    "start",
+    "end",
+    "mediaStart",
+    "loop",
+    "playbackRate",
+    "hasAudio",
+];
+
+/// Reads and validates a manifest file. Relative sources resolve against its folder.
+pub fn read_manifest(path: &Path) -> Result<Composition, InputError> {
+    let text = std::fs::read_to_string(path).map_err(|e| InputError {
+        location: path.display().to_string(),
+        message: format!("cannot read the manifest: {e}"),
+    })?;
+    let base = path
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or(Path::new("."));
+    parse_manifest(&text, &path.display().to_string(), base)
+}
+
+/// Parses manifest text. `name` is used in error locations; `base_dir` resolves relative `src`.
+pub fn parse_manifest(text: &str, name: &str, base_dir: &Path) -> Result<Composition, InputError> {
+    let root: Value = serde_json::from_str(text).map_err(|e| InputError {
+        location: format!("{name}:{}:{}", e.line(), e.column()),
+        message: format!("invalid JSON: {e}"),
+    })?;
+    let err = |field: &str, message: String| InputError {
+        location: format!("{name}: {field}"),
+        message,
+    };
+    let obj = root.as_object().ok_or_else(|| {
+        err(
+            "(top level)",
+            "expected an object with \"fps\" and \"videos\"".into(),
+        )
+    })?;
+    reject_unknown(obj, TOP_FIELDS, "", &err)?;
+
+    let fps = match obj.get("fps") {
+        None | Some(Value::Null) => Rational::from_int(DEFAULT_FPS),
+        Some(v) => parse_fps_value(v).ok_or_else(|| {
+            err(
+                "fps",
+                format!("expected a positive number or \"num/den\", got {v}"),
+            )
+        })?,
+    };
+    let format = match obj.get("format") {
+        None | Some(Value::Null) => FormatChoice::Auto,
+        Some(Value::String(s)) => FormatChoice::parse(s).ok_or_else(|| {
+            err(
+                "format",
+                format!("expected \"auto\", \"jpg\" or \"png\", got {s:?}"),
+            )
+        })?,
+        Some(v) => return Err(err("format", format!("expected a string, got {v}"))),
+    };
+    let quality = match obj.get("quality") {
+        None | Some(Value::Null) => DEFAULT_QUALITY,
+        Some(v) => match v.as_u64() {
+            Some(q @ 1..=100) => q as u8,
+            _ => {
+                return Err(err(
+                    "quality",
+                    format!("expected an integer from 1 to 100, got {v}"),
+                ))
+            }
+        },
+    };
+    let timeline_end = match obj.get("timelineEnd") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let t = number(v)
+                .ok_or_else(|| err("timelineEnd", format!("expected a number, got {v}")))?;
+            if t.is_negative() {
+                return Err(err("timelineEnd", "must not be negative".into()));
+            }
+            Some(t)
+        }
+    };
+    let videos = match obj.get("videos") {
+        Some(Value::Array(a)) => a,
+        Some(v) => {
+            return Err(err(
+                "videos",
+                format!("expected an array of clips, got {v}"),
+            ))
+        }
+        None => {
+            return Err(err(
+                "videos",
+                "missing: list the clips under \"videos\"".into(),
+            ))
+        }
+    };
+
+    let mut clips = Vec::with_capacity(videos.len());
+    let mut ids = HashSet::new();
+    for (i, v) in videos.iter().enumerate() {
+        let clip = parse_clip(v, i, &err)?;
+        if !ids.insert(clip.id.clone()) {
+            return Err(err(
+                &format!("videos[{i}].id"),
+                format!("duplicate id {:?}", clip.id),
+            ));
+        }
+        clips.push(clip);
+    }
+    Ok(Composition {
+        fps,
+        format,
+        quality,
+        timeline_end,
+        clips,
+        base_dir: base_dir.to_path_buf(),
+    })
+}
+
+fn reject_unknown(
+    obj: &Map<String, Value>,
+    known: &[&str],
+    prefix: &str,
+    err: &impl Fn(&str, String) -> InputError,
+) -> Result<(), InputError> {
+    for key in obj.keys() {
+        if !known.contains(&key.as_str()) {
+            let hint = known
+                .iter()
+                .find(|k| k.eq_ignore_ascii_case(key))
+                .map(|k| format!(" (did you mean \"{k}\"?)"))
+                .unwrap_or_default();
+            return Err(err(
+                &format!("{prefix}{key}"),
+                format!("unknown field{hint}; known fields: {}", known.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn parse_clip(
+    v: &Value,
+    i: usize,
+    err: &impl Fn(&str, String) -> InputError,
+) -> Result<ClipSpec, InputError> {
+    let f = |name: &str| format!("videos[{i}].{name}");
+    let obj = v.as_object().ok_or_else(|| {
+        err(
+            &format!("videos[{i}]"),
+            format!("expected a clip object, got {v}"),
+        )
+    })?;
+    reject_unknown(obj, CLIP_FIELDS, &format!("videos[{i}]."), err)?;
+
+    let id = match obj.get("id") {
+        None | Some(Value::Null) => format!("hf-video-{i}"),
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => return Err(err(&f("id"), format!("expected a string, got {v}"))),
+    };
+    validate_id(&id).map_err(|m| err(&f("id"), m))?;
+    let src = match obj.get("src") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        Some(Value::String(_)) => return Err(err(&f("src"), "must not be empty".into())),
+        Some(v) => {
+            return Err(err(
+                &f("src"),
+                format!("expected a path or URL string, got {v}"),
+            ))
+        }
+        None => return Err(err(&f("src"), "missing: every clip needs a source".into())),
+    };
+    let time = |name: &str| -> Result<Option<Rational>, InputError> {
+        match obj.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => number(v)
+                .map(Some)
+                .ok_or_else(|| err(&f(name), format!("expected a number of seconds, got {v}"))),
+        }
+    };
+    let flag = |name: &str| -> Result<bool, InputError> {
+        match obj.get(name) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(v) => Err(err(&f(name), format!("expected true or false, got {v}"))),
+        }
+    };
+    let start = time("start")?.unwrap_or(Rational::ZERO);
+    let end = time("end")?;
+    if let Some(e) = end {
+        if e <= start {
+            return Err(err(
+                &f("end"),
+                format!("must be after start ({} <= {})", e.to_f64(), start.to_f64()),
+            ));
+        }
+    }
+    let media_start = time("mediaStart")?.unwrap_or(Rational::ZERO);
+    if media_start.is_negative() {
+        return Err(err(&f("mediaStart"), "must not be negative".into()));
+    }
+    let playback_rate = time("playbackRate")?.unwrap_or(Rational::ONE);
+    if playback_rate < Rational::new(1, 10) || playback_rate > Rational::from_int(5) {
+        return Err(err(
+            &f("playbackRate"),
+            format!("must be between 0.1 and 5, got {}", playback_rate.to_f64()),
+        ));
+    }
+    Ok(ClipSpec {
+        id,
+        src,
+        start,
+        end,
+        media_start,
+        looping: flag("loop")?,
+        playback_rate,
+        has_audio: flag("hasAudio")?,
+    })
+}
+
+/// Clip ids become folder names: keep them to one safe path component.
+pub fn validate_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if id == "." || id == ".." || id.starts_with('.') {
+        return Err(format!(
+            "{id:?} cannot start with '.' (it names the clip's output folder)"
+        ));
+    }
+    if id.contains(['/', '\\', '\0']) {
+        return Err(format!(
+            "{id:?} must not contain '/', '\\' or NUL (it names the clip's output folder)"
+        ));
+    }
+    if id.len() > 200 {
+        return Err("must be at most 200 bytes".into());
+    }
+    Ok(())
+}
+
+/// A JSON number (read exactly via its shortest decimal spelling) or a numeric string.
+fn number(v: &Value) -> Option<Rational> {
+    match v {
+        Value::Number(n) => Rational::from_f64_decimal(n.as_f64()?),
+        Value::String(s) => Rational::parse_decimal(s),
+        _ => None,
+    }
+}
+
+fn parse_fps_value(v: &Value) -> Option<Rational> {
+    match v {
+        Value::Number(_) => number(v).filter(|r| r.is_positive()),
+        Value::String(s) => Rational::parse_rate(s),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Composition, InputError> {
+        parse_manifest(text, "comp.json", Path::new("/p"))
+    }
+
+    #[test]
+    fn full_manifest() {
+        let c = parse(
+            r#"{ "fps": "30000/1001", "format": "png", "quality": 80, "timelineEnd": 20,
+                 "videos": [ { "id": "intro", "src": "media/intro.mp4", "start": 0, "end": 4,
+                 "mediaStart": 3, "loop": true, "playbackRate": 2, "hasAudio": false } ] }"#,
+        )
+        .unwrap();
+        assert_eq!(c.fps, Rational::new(30000, 1001));
+        assert_eq!(c.format, FormatChoice::Png);
+        assert_eq!(c.quality, 80);
+        assert_eq!(c.timeline_end, Some(Rational::from_int(20)));
+        let v = &c.clips[0];
+        assert_eq!(v.end, Some(Rational::from_int(4)));
+        assert_eq!(v.media_start, Rational::from_int(3));
+        assert!(v.looping);
+        assert_eq!(v.playback_rate, Rational::from_int(2));
+    }
+
+    #[test]
+    fn defaults_and_generated_ids() {
+        let c = parse(r#"{"videos":[{"src":"a.mp4"},{"src":"b.mp4","mediaStart":2.5}]}"#).unwrap();
+        assert_eq!(c.fps, Rational::from_int(30));
+        assert_eq!(c.quality, 95);
+        assert_eq!(c.clips[0].id, "hf-video-0");
+        assert_eq!(c.clips[1].media_start, Rational::new(5, 2));
+        assert_eq!(c.clips[1].end, None);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = parse(r#"{"fps":30,"videos":[{"src":"a.mp4","start":"x"}]}"#).unwrap_err();
+        assert_eq!(e.location, "comp.json: videos[0].start");
+        let e = parse(r#"{"fps":0,"videos":[]}"#).unwrap_err();
+        assert_eq!(e.location, "comp.json: fps");
+        let e = parse(r#"{"videos":[{"src":"a.mp4","mediastart":1}]}"#).unwrap_err();
+        assert!(
+            e.message.contains("did you mean \"mediaStart\""),
+            "{}",
+            e.message
+        );
+        let e =
+            parse(r#"{"videos":[{"id":"a","src":"a.mp4"},{"id":"a","src":"b.mp4"}]}"#).unwrap_err();
+        assert_eq!(e.location, "comp.json: videos[1].id");
+        let e = parse(r#"{"videos":[{"id":"../x","src":"a.mp4"}]}"#).unwrap_err();
+        assert_eq!(e.location, "comp.json: videos[0].id");
+        let e = parse("{\n  \"fps\": 30,\n  \"videos\": [\n}").unwrap_err();
+        assert!(e.location.starts_with("comp.json:4:"), "{}", e.location);
+        let e = parse(r#"{"videos":[{"src":"a.mp4","start":2,"end":1}]}"#).unwrap_err();
+        assert_eq!(e.location, "comp.json: videos[0].end");
+        let e = parse(r#"{"fps":30}"#).unwrap_err();
+        assert_eq!(e.location, "comp.json: videos");
+    }
+}

@@ -1,0 +1,165 @@
+//! Image writers: JPEG through libjpeg-turbo, PNG through the `png` crate's fast deflate.
+//!
+//! An [`ImageEncoder`] belongs to one worker thread and is reused for every frame it encodes.
+//! It only turns pixels into bytes; where those bytes go is the pipeline's business.
+
+use crate::media::convert::{Pixels, Target};
+
+/// Output image format of a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageFormat {
+    Jpg,
+    Png,
+}
+
+impl ImageFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ImageFormat::Jpg => "jpg",
+            ImageFormat::Png => "png",
+        }
+    }
+}
+
+/// How one source frame is rendered to a file: format, quality, and whether alpha is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Variant {
+    pub format: ImageFormat,
+    /// JPEG quality (ignored for PNG).
+    pub quality: u8,
+    /// PNG with an alpha channel.
+    pub alpha: bool,
+}
+
+impl Variant {
+    /// The pixel layout the encoder wants for this variant.
+    pub fn target(self) -> Target {
+        match (self.format, self.alpha) {
+            (ImageFormat::Jpg, _) => Target::Jpeg,
+            (ImageFormat::Png, true) => Target::Rgba,
+            (ImageFormat::Png, false) => Target::Rgb,
+        }
+    }
+}
+
+/// A reusable per-thread encoder.
+pub struct ImageEncoder {
+    jpeg: Option<turbojpeg::Compressor>,
+    quality: i32,
+}
+
+impl Default for ImageEncoder {
+    fn default() -> Self {
+        ImageEncoder {
+            jpeg: None,
+            quality: -1,
+        }
+    }
+}
+
+impl ImageEncoder {
+    /// Encodes `px` as `variant`, appending to `out` (cleared first).
+    pub fn encode(
+        &mut self,
+        px: &Pixels,
+        variant: Variant,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        out.clear();
+        match variant.format {
+            ImageFormat::Jpg => self.jpeg(px, variant.quality, out),
+            ImageFormat::Png => png_encode(px, out),
+        }
+    }
+
+    fn jpeg(&mut self, px: &Pixels, quality: u8, out: &mut Vec<u8>) -> Result<(), String> {
+        if self.jpeg.is_none() {
+            self.jpeg = Some(turbojpeg::Compressor::new().map_err(|e| e.to_string())?);
+        }
+        let c = self.jpeg.as_mut().expect("compressor just created");
+        if self.quality != quality as i32 {
+            c.set_quality(quality as i32).map_err(|e| e.to_string())?;
+            self.quality = quality as i32;
+        }
+        let buf = match px {
+            Pixels::Yuv420 {
+                y,
+                u,
+                v,
+                width,
+                height,
+            } => {
+                let cw = width.div_ceil(2);
+                let img = turbojpeg::YuvPlanesImage {
+                    y_plane: &y[..],
+                    u_plane: &u[..],
+                    v_plane: &v[..],
+                    width: *width,
+                    height: *height,
+                    y_stride: *width,
+                    u_stride: cw,
+                    v_stride: cw,
+                    subsamp: turbojpeg::Subsamp::Sub2x2,
+                };
+                c.compress_yuv_planes_to_owned(&img)
+            }
+            Pixels::Rgb {
+                data,
+                width,
+                height,
+            }
+            | Pixels::Rgba {
+                data,
+                width,
+                height,
+            } => {
+                let (format, bpp) = match px {
+                    Pixels::Rgb { .. } => (turbojpeg::PixelFormat::RGB, 3),
+                    _ => (turbojpeg::PixelFormat::RGBA, 4),
+                };
+                c.set_subsamp(turbojpeg::Subsamp::Sub2x2)
+                    .map_err(|e| e.to_string())?;
+                let img = turbojpeg::Image {
+                    pixels: &data[..],
+                    width: *width,
+                    pitch: width * bpp,
+                    height: *height,
+                    format,
+                };
+                c.compress_to_owned(img)
+            }
+        }
+        .map_err(|e| format!("JPEG encoding failed: {e}"))?;
+        out.extend_from_slice(&buf);
+        Ok(())
+    }
+}
+
+fn png_encode(px: &Pixels, out: &mut Vec<u8>) -> Result<(), String> {
+    let (data, width, height, color) = match px {
+        Pixels::Rgb {
+            data,
+            width,
+            height,
+        } => (data, *width, *height, png::ColorType::Rgb),
+        Pixels::Rgba {
+            data,
+            width,
+            height,
+        } => (data, *width, *height, png::ColorType::Rgba),
+        Pixels::Yuv420 { .. } => return Err("PNG needs RGB pixels".into()),
+    };
+    let mut enc = png::Encoder::new(&mut *out, width as u32, height as u32);
+    enc.set_color(color);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_compression(png::Compression::Fast);
+    let mut w = enc
+        .write_header()
+        .map_err(|e| format!("PNG encoding failed: {e}"))?;
+    w.write_image_data(data)
+        .map_err(|e| format!("PNG encoding failed: {e}"))?;
+    w.finish()
+        .map_err(|e| format!("PNG encoding failed: {e}"))?;
+    Ok(())
+}

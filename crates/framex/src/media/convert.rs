@@ -1,0 +1,510 @@
+//! Decoded picture → encoder-ready pixels, honouring the source's colour matrix and range, and
+//! applying rotation.
+//!
+//! JPEG (JFIF) stores full-range BT.601 YCbCr. For 8-bit 4:2:0 sources framex converts the
+//! decoded planes straight into that with integer arithmetic — a range-expansion lookup table
+//! for BT.601 sources, plus a small matrix correction for BT.709 — so the JPEG encoder takes
+//! planes directly and no RGB round trip is paid. Everything else (alpha, 10-bit, 4:2:2/4:4:4,
+//! other matrices) goes through swscale to packed RGB/RGBA with the source's matrix and range
+//! set explicitly.
+
+use ff::ffi;
+use ffmpeg_next as ff;
+
+/// Pixels ready for an encoder. Rows are tightly packed (stride = width · bytes per pixel).
+pub enum Pixels {
+    /// Full-range BT.601 YCbCr 4:2:0 (JFIF), chroma planes `ceil(w/2) × ceil(h/2)`.
+    Yuv420 {
+        y: Vec<u8>,
+        u: Vec<u8>,
+        v: Vec<u8>,
+        width: usize,
+        height: usize,
+    },
+    Rgb {
+        data: Vec<u8>,
+        width: usize,
+        height: usize,
+    },
+    Rgba {
+        data: Vec<u8>,
+        width: usize,
+        height: usize,
+    },
+}
+
+impl Pixels {
+    pub fn dimensions(&self) -> (usize, usize) {
+        match self {
+            Pixels::Yuv420 { width, height, .. }
+            | Pixels::Rgb { width, height, .. }
+            | Pixels::Rgba { width, height, .. } => (*width, *height),
+        }
+    }
+}
+
+/// What the encoder wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// JPEG: YCbCr planes where possible, else RGB.
+    Jpeg,
+    Rgb,
+    Rgba,
+}
+
+/// Luma coefficients (Kr, Kb) of a colour matrix; `None` for matrices without them.
+fn matrix_coeffs(space: ffi::AVColorSpace) -> Option<(f64, f64)> {
+    use ffi::AVColorSpace::*;
+    match space {
+        AVCOL_SPC_BT709 => Some((0.2126, 0.0722)),
+        AVCOL_SPC_BT470BG | AVCOL_SPC_SMPTE170M | AVCOL_SPC_UNSPECIFIED | AVCOL_SPC_RESERVED => {
+            Some((0.299, 0.114))
+        }
+        AVCOL_SPC_FCC => Some((0.30, 0.11)),
+        AVCOL_SPC_SMPTE240M => Some((0.212, 0.087)),
+        AVCOL_SPC_BT2020_NCL | AVCOL_SPC_BT2020_CL => Some((0.2627, 0.0593)),
+        _ => None,
+    }
+}
+
+fn is_full_range(frame: &ff::frame::Video) -> bool {
+    // SAFETY: reading plain fields of a decoded frame.
+    let (range, fmt) = unsafe { ((*frame.as_ptr()).color_range, (*frame.as_ptr()).format) };
+    range == ffi::AVColorRange::AVCOL_RANGE_JPEG
+        || fmt == ffi::AVPixelFormat::AV_PIX_FMT_YUVJ420P as i32
+}
+
+fn color_space(frame: &ff::frame::Video) -> ffi::AVColorSpace {
+    // SAFETY: reading a plain field of a decoded frame.
+    unsafe { (*frame.as_ptr()).colorspace }
+}
+
+/// Fixed-point (Q16) transform from a source YCbCr (matrix + range) to full-range BT.601.
+#[derive(Clone, Copy, PartialEq)]
+struct YuvTransform {
+    y_lut: [i32; 256], // Q16 luma contribution of Y
+    c_lut: [i32; 256], // Q16 normalised chroma (Cb-128 or Cr-128 scaled to full range)
+    y_cb: i32,         // Q16 luma contribution per unit of normalised Cb
+    y_cr: i32,
+    cb_cb: i32, // Q16 output Cb per normalised Cb
+    cb_cr: i32,
+    cr_cb: i32,
+    cr_cr: i32,
+    cross: bool,
+}
+
+impl YuvTransform {
+    fn new(kr: f64, kb: f64, full: bool) -> YuvTransform {
+        // Source normalised y in [0,1], cb/cr in [-0.5,0.5]  ->  RGB  ->  BT.601 y', cb', cr'.
+        let kg = 1.0 - kr - kb;
+        // RGB = y + [0, -a, b] cb + [c, -d, 0] cr
+        let b = 2.0 * (1.0 - kb);
+        let c = 2.0 * (1.0 - kr);
+        let a = b * kb / kg;
+        let d = c * kr / kg;
+        let (pr, pb) = (0.299, 0.114);
+        let pg = 1.0 - pr - pb;
+        // y' = pr R + pg G + pb B = y + (pb b - pg a) cb + (pr c - pg d) cr
+        let ycb = pb * b - pg * a;
+        let ycr = pr * c - pg * d;
+        // cb' = (B - y') / (2(1-pb)),  cr' = (R - y') / (2(1-pr))
+        let sb = 2.0 * (1.0 - pb);
+        let sr = 2.0 * (1.0 - pr);
+        let cbcb = (b - ycb) / sb;
+        let cbcr = -ycr / sb;
+        let crcb = -ycb / sr;
+        let crcr = (c - ycr) / sr;
+        let q = 65536.0;
+        let mut y_lut = [0i32; 256];
+        let mut c_lut = [0i32; 256];
+        for i in 0..256 {
+            let (yn, cn) = if full {
+                (i as f64 / 255.0, (i as f64 - 128.0) / 255.0)
+            } else {
+                ((i as f64 - 16.0) / 219.0, (i as f64 - 128.0) / 224.0)
+            };
+            y_lut[i] = (yn * 255.0 * q).round() as i32;
+            c_lut[i] = (cn * 255.0 * q).round() as i32;
+        }
+        let cross = ycb.abs() > 1e-4 || ycr.abs() > 1e-4;
+        YuvTransform {
+            y_lut,
+            c_lut,
+            y_cb: (ycb * q).round() as i32,
+            y_cr: (ycr * q).round() as i32,
+            cb_cb: (cbcb * q).round() as i32,
+            cb_cr: (cbcr * q).round() as i32,
+            cr_cb: (crcb * q).round() as i32,
+            cr_cr: (crcr * q).round() as i32,
+            cross,
+        }
+    }
+}
+
+#[inline(always)]
+fn clamp_q16(v: i64) -> u8 {
+    ((v + 32768) >> 16).clamp(0, 255) as u8
+}
+
+/// Converts decoded frames of one source; keeps its swscale context and tables between frames.
+pub struct Converter {
+    sws: *mut ffi::SwsContext,
+    sws_key: Option<(i32, i32, i32, i32, ffi::AVColorSpace, bool)>,
+    yuv: Option<(ffi::AVColorSpace, bool, Box<YuvTransform>)>,
+}
+
+// SAFETY: the SwsContext is owned exclusively by this Converter and only used through &mut self.
+unsafe impl Send for Converter {}
+
+impl Default for Converter {
+    fn default() -> Self {
+        Converter {
+            sws: std::ptr::null_mut(),
+            sws_key: None,
+            yuv: None,
+        }
+    }
+}
+
+impl Drop for Converter {
+    fn drop(&mut self) {
+        if !self.sws.is_null() {
+            // SAFETY: freeing the context we allocated; never used afterwards.
+            unsafe { ffi::sws_freeContext(self.sws) };
+        }
+    }
+}
+
+impl Converter {
+    /// Converts `frame` for `target`, rotated clockwise by `rotation` degrees.
+    pub fn convert(
+        &mut self,
+        frame: &ff::frame::Video,
+        target: Target,
+        rotation: u32,
+    ) -> Result<Pixels, String> {
+        let px = match target {
+            Target::Jpeg => match self.yuv420_fast(frame) {
+                Some(px) => px,
+                None => self.packed(frame, false)?,
+            },
+            Target::Rgb => self.packed(frame, false)?,
+            Target::Rgba => self.packed(frame, true)?,
+        };
+        Ok(rotate(px, rotation))
+    }
+
+    fn yuv420_fast(&mut self, frame: &ff::frame::Video) -> Option<Pixels> {
+        use ff::format::Pixel;
+        if !matches!(frame.format(), Pixel::YUV420P | Pixel::YUVJ420P) {
+            return None;
+        }
+        let space = color_space(frame);
+        let full = is_full_range(frame);
+        let (kr, kb) = matrix_coeffs(space)?;
+        if self
+            .yuv
+            .as_ref()
+            .is_none_or(|(s, f, _)| *s != space || *f != full)
+        {
+            self.yuv = Some((space, full, Box::new(YuvTransform::new(kr, kb, full))));
+        }
+        let t = &self.yuv.as_ref()?.2;
+        let (w, h) = (frame.width() as usize, frame.height() as usize);
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let (ys, us, vs) = (frame.stride(0), frame.stride(1), frame.stride(2));
+        let (yp, up, vp) = (frame.data(0), frame.data(1), frame.data(2));
+        let mut y = vec![0u8; w * h];
+        let mut u = vec![0u8; cw * ch];
+        let mut v = vec![0u8; cw * ch];
+        for r in 0..ch {
+            let su = &up[r * us..r * us + cw];
+            let sv = &vp[r * vs..r * vs + cw];
+            let du = &mut u[r * cw..(r + 1) * cw];
+            let dv = &mut v[r * cw..(r + 1) * cw];
+            for i in 0..cw {
+                let cb = t.c_lut[su[i] as usize] as i64;
+                let cr = t.c_lut[sv[i] as usize] as i64;
+                du[i] =
+                    clamp_q16(((t.cb_cb as i64 * cb + t.cb_cr as i64 * cr) >> 16) + (128 << 16));
+                dv[i] =
+                    clamp_q16(((t.cr_cb as i64 * cb + t.cr_cr as i64 * cr) >> 16) + (128 << 16));
+            }
+        }
+        if t.cross {
+            for r in 0..h {
+                let sy = &yp[r * ys..r * ys + w];
+                let cr_row = r / 2;
+                let su = &up[cr_row * us..cr_row * us + cw];
+                let sv = &vp[cr_row * vs..cr_row * vs + cw];
+                let dy = &mut y[r * w..(r + 1) * w];
+                for x in 0..w {
+                    let cb = t.c_lut[su[x / 2] as usize] as i64;
+                    let cr = t.c_lut[sv[x / 2] as usize] as i64;
+                    let off = (t.y_cb as i64 * cb + t.y_cr as i64 * cr) >> 16;
+                    dy[x] = clamp_q16(t.y_lut[sy[x] as usize] as i64 + off);
+                }
+            }
+        } else {
+            let lut: Vec<u8> = t.y_lut.iter().map(|&q| clamp_q16(q as i64)).collect();
+            for r in 0..h {
+                let sy = &yp[r * ys..r * ys + w];
+                let dy = &mut y[r * w..(r + 1) * w];
+                for (d, s) in dy.iter_mut().zip(sy) {
+                    *d = lut[*s as usize];
+                }
+            }
+        }
+        Some(Pixels::Yuv420 {
+            y,
+            u,
+            v,
+            width: w,
+            height: h,
+        })
+    }
+
+    fn packed(&mut self, frame: &ff::frame::Video, alpha: bool) -> Result<Pixels, String> {
+        let (w, h) = (frame.width() as i32, frame.height() as i32);
+        // SAFETY: reading a plain field of a decoded frame.
+        let src_fmt = unsafe { (*frame.as_ptr()).format };
+        let space = color_space(frame);
+        let full = is_full_range(frame);
+        let dst_fmt = if alpha {
+            ffi::AVPixelFormat::AV_PIX_FMT_RGBA
+        } else {
+            ffi::AVPixelFormat::AV_PIX_FMT_RGB24
+        };
+        let key = (w, h, src_fmt, dst_fmt as i32, space, full);
+        if self.sws_key != Some(key) {
+            // SAFETY: creating/replacing our own swscale context with validated sizes and the
+            // frame's own pixel format; the colourspace tables are FFmpeg's static tables.
+            unsafe {
+                if !self.sws.is_null() {
+                    ffi::sws_freeContext(self.sws);
+                }
+                self.sws = ffi::sws_getContext(
+                    w,
+                    h,
+                    std::mem::transmute::<i32, ffi::AVPixelFormat>(src_fmt),
+                    w,
+                    h,
+                    dst_fmt,
+                    ffi::SWS_BICUBIC as i32,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    std::ptr::null(),
+                );
+                if self.sws.is_null() {
+                    self.sws_key = None;
+                    return Err(format!("cannot convert pixel format {:?}", frame.format()));
+                }
+                let spc = match space {
+                    ffi::AVColorSpace::AVCOL_SPC_UNSPECIFIED
+                    | ffi::AVColorSpace::AVCOL_SPC_RESERVED => ffi::SWS_CS_DEFAULT as i32,
+                    s => s as i32,
+                };
+                let inv = ffi::sws_getCoefficients(spc);
+                let fwd = ffi::sws_getCoefficients(ffi::SWS_CS_DEFAULT as i32);
+                ffi::sws_setColorspaceDetails(
+                    self.sws,
+                    inv,
+                    full as i32,
+                    fwd,
+                    1,
+                    0,
+                    1 << 16,
+                    1 << 16,
+                );
+            }
+            self.sws_key = Some(key);
+        }
+        let bpp = if alpha { 4 } else { 3 };
+        let (wu, hu) = (w as usize, h as usize);
+        let mut data = vec![0u8; wu * hu * bpp];
+        let dst_stride = [(wu * bpp) as i32, 0, 0, 0];
+        let mut dst_ptr = [
+            data.as_mut_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        ];
+        // SAFETY: `frame` is a valid decoded frame matching the context's input; `data` holds
+        // exactly h rows of `dst_stride` bytes.
+        let r = unsafe {
+            let f = &*frame.as_ptr();
+            ffi::sws_scale(
+                self.sws,
+                f.data.as_ptr() as *const *const u8,
+                f.linesize.as_ptr(),
+                0,
+                h,
+                dst_ptr.as_mut_ptr(),
+                dst_stride.as_ptr(),
+            )
+        };
+        if r != h {
+            return Err("pixel conversion failed".into());
+        }
+        Ok(if alpha {
+            Pixels::Rgba {
+                data,
+                width: wu,
+                height: hu,
+            }
+        } else {
+            Pixels::Rgb {
+                data,
+                width: wu,
+                height: hu,
+            }
+        })
+    }
+}
+
+/// Rotates a packed plane of `bpp`-byte pixels clockwise by 90, 180 or 270 degrees.
+fn rotate_plane(src: &[u8], w: usize, h: usize, bpp: usize, rotation: u32) -> Vec<u8> {
+    let mut dst = vec![0u8; src.len()];
+    match rotation {
+        90 => {
+            // dst is h wide, w tall: dst(x', y') = src(x = y', y = h-1-x')
+            for y in 0..h {
+                let row = &src[y * w * bpp..(y + 1) * w * bpp];
+                let xd = h - 1 - y;
+                for x in 0..w {
+                    let o = (x * h + xd) * bpp;
+                    dst[o..o + bpp].copy_from_slice(&row[x * bpp..(x + 1) * bpp]);
+                }
+            }
+        }
+        180 => {
+            for y in 0..h {
+                for x in 0..w {
+                    let o = ((h - 1 - y) * w + (w - 1 - x)) * bpp;
+                    let i = (y * w + x) * bpp;
+                    dst[o..o + bpp].copy_from_slice(&src[i..i + bpp]);
+                }
+            }
+        }
+        270 => {
+            for y in 0..h {
+                let row = &src[y * w * bpp..(y + 1) * w * bpp];
+                for x in 0..w {
+                    let o = ((w - 1 - x) * h + y) * bpp;
+                    dst[o..o + bpp].copy_from_slice(&row[x * bpp..(x + 1) * bpp]);
+                }
+            }
+        }
+        _ => dst.copy_from_slice(src),
+    }
+    dst
+}
+
+fn rotate(px: Pixels, rotation: u32) -> Pixels {
+    if rotation == 0 {
+        return px;
+    }
+    let swap = rotation % 180 == 90;
+    match px {
+        Pixels::Yuv420 {
+            y,
+            u,
+            v,
+            width,
+            height,
+        } => {
+            let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
+            let (nw, nh) = if swap {
+                (height, width)
+            } else {
+                (width, height)
+            };
+            Pixels::Yuv420 {
+                y: rotate_plane(&y, width, height, 1, rotation),
+                u: rotate_plane(&u, cw, ch, 1, rotation),
+                v: rotate_plane(&v, cw, ch, 1, rotation),
+                width: nw,
+                height: nh,
+            }
+        }
+        Pixels::Rgb {
+            data,
+            width,
+            height,
+        } => {
+            let (nw, nh) = if swap {
+                (height, width)
+            } else {
+                (width, height)
+            };
+            Pixels::Rgb {
+                data: rotate_plane(&data, width, height, 3, rotation),
+                width: nw,
+                height: nh,
+            }
+        }
+        Pixels::Rgba {
+            data,
+            width,
+            height,
+        } => {
+            let (nw, nh) = if swap {
+                (height, width)
+            } else {
+                (width, height)
+            };
+            Pixels::Rgba {
+                data: rotate_plane(&data, width, height, 4, rotation),
+                width: nw,
+                height: nh,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bt601_limited_is_a_pure_range_expansion() {
+        let t = YuvTransform::new(0.299, 0.114, false);
+        assert!(!t.cross);
+        assert_eq!(clamp_q16(t.y_lut[16] as i64), 0);
+        assert_eq!(clamp_q16(t.y_lut[235] as i64), 255);
+        assert_eq!(clamp_q16(t.y_lut[126] as i64), 128);
+    }
+
+    #[test]
+    fn bt709_matrix_is_corrected() {
+        let t = YuvTransform::new(0.2126, 0.0722, false);
+        assert!(t.cross);
+        // Pure 709 red (R=1,G=0,B=0) in limited range: Y=63, Cb=102, Cr=240. In BT.601 full
+        // range red is Y=76, Cb=85, Cr=255.
+        let y = clamp_q16(
+            t.y_lut[63] as i64
+                + ((t.y_cb as i64 * t.c_lut[102] as i64 + t.y_cr as i64 * t.c_lut[240] as i64)
+                    >> 16),
+        );
+        let cb = clamp_q16(
+            ((t.cb_cb as i64 * t.c_lut[102] as i64 + t.cb_cr as i64 * t.c_lut[240] as i64) >> 16)
+                + (128 << 16),
+        );
+        let cr = clamp_q16(
+            ((t.cr_cb as i64 * t.c_lut[102] as i64 + t.cr_cr as i64 * t.c_lut[240] as i64) >> 16)
+                + (128 << 16),
+        );
+        assert!((y as i32 - 76).abs() <= 2, "y {y}");
+        assert!((cb as i32 - 85).abs() <= 2, "cb {cb}");
+        assert!((cr as i32 - 255).abs() <= 2, "cr {cr}");
+    }
+
+    #[test]
+    fn rotation_moves_pixels_clockwise() {
+        // 3x2 image: a b c / d e f  -> rotated 90 cw (2x3): d a / e b / f c
+        let src = b"abcdef";
+        assert_eq!(rotate_plane(src, 3, 2, 1, 90), b"daebfc");
+        assert_eq!(rotate_plane(src, 3, 2, 1, 270), b"cfbead");
+        assert_eq!(rotate_plane(src, 3, 2, 1, 180), b"fedcba");
+    }
+}

@@ -1,0 +1,346 @@
+//! Opening a source once: container, best video stream, metadata and the frame index.
+
+use std::ffi::CStr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use ff::ffi;
+use ff::packet::Ref as _;
+use ffmpeg_next as ff;
+use serde::Serialize;
+
+use super::index::{FrameIndex, PacketEntry};
+use crate::time::Rational;
+
+/// What went wrong reading a source, by kind (mapped to the clip error kinds of SPEC §6).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum MediaError {
+    #[error("source file not found: {0}")]
+    Missing(PathBuf),
+    #[error("not a playable video: {0}")]
+    Invalid(String),
+    #[error("decoding failed: {0}")]
+    Decode(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// Colour description of the stream, as FFmpeg names it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ColorInfo {
+    pub matrix: String,
+    pub range: String,
+    pub primaries: String,
+    pub transfer: String,
+}
+
+/// Metadata of a source's video stream (`framex probe`).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaInfo {
+    pub codec: String,
+    pub width: u32,
+    pub height: u32,
+    /// Size after rotation is applied.
+    pub display_width: u32,
+    pub display_height: u32,
+    /// Clockwise degrees (0, 90, 180, 270) applied to show the picture upright.
+    pub rotation: u32,
+    pub pixel_format: String,
+    pub alpha: bool,
+    pub color: ColorInfo,
+    pub avg_frame_rate: String,
+    pub real_frame_rate: String,
+    pub vfr: bool,
+    /// Container duration in seconds.
+    pub duration: f64,
+    /// Playable length of the video stream in media seconds (end of its last frame).
+    pub playable_duration: f64,
+    /// Stream start time in seconds.
+    pub stream_start: f64,
+    pub frame_count: u64,
+    pub keyframe_count: u64,
+    pub time_base: String,
+    pub has_audio: bool,
+}
+
+/// An opened source: the demuxer positioned anywhere, its metadata and frame index.
+pub struct Source {
+    pub(crate) input: ff::format::context::Input,
+    pub(crate) stream_index: usize,
+    pub info: MediaInfo,
+    pub index: FrameIndex,
+    pub(crate) cancel: Arc<AtomicBool>,
+}
+
+fn cstr(p: *const std::os::raw::c_char) -> String {
+    if p.is_null() {
+        return "unknown".into();
+    }
+    // SAFETY: FFmpeg name functions return static NUL-terminated strings or NULL (checked).
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+fn rate_str(r: ff::Rational) -> String {
+    format!("{}/{}", r.numerator(), r.denominator())
+}
+
+impl Source {
+    /// Opens `path`, picks its best video stream, reads metadata and scans every packet of that
+    /// stream (no decoding) into a [`FrameIndex`]. `cancel` aborts blocking reads.
+    pub fn open(path: &Path, cancel: Arc<AtomicBool>) -> Result<Source, MediaError> {
+        super::init();
+        let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => MediaError::Missing(path.to_path_buf()),
+            _ => MediaError::Invalid(format!("{}: {e}", path.display())),
+        })?;
+        if meta.is_dir() {
+            return Err(MediaError::Invalid(format!(
+                "{} is a directory",
+                path.display()
+            )));
+        }
+        if meta.len() == 0 {
+            return Err(MediaError::Invalid(format!(
+                "{} is empty (0 bytes)",
+                path.display()
+            )));
+        }
+        let flag = cancel.clone();
+        let mut input =
+            ff::format::input_with_interrupt(path, move || flag.load(Ordering::Relaxed)).map_err(
+                |e| {
+                    if cancel.load(Ordering::Relaxed) {
+                        MediaError::Cancelled
+                    } else {
+                        MediaError::Invalid(format!(
+                            "{}: cannot read as a media file ({e})",
+                            path.display()
+                        ))
+                    }
+                },
+            )?;
+        let stream = input
+            .streams()
+            .best(ff::media::Type::Video)
+            .ok_or_else(|| MediaError::Invalid(format!("{}: no video stream", path.display())))?;
+        let stream_index = stream.index();
+        let has_audio = input
+            .streams()
+            .any(|s| s.parameters().medium() == ff::media::Type::Audio);
+        let tb = stream.time_base();
+        if tb.numerator() <= 0 || tb.denominator() <= 0 {
+            return Err(MediaError::Invalid(format!(
+                "{}: invalid stream time base",
+                path.display()
+            )));
+        }
+        let time_base = Rational::new(tb.numerator() as i128, tb.denominator() as i128);
+        let params = stream.parameters();
+        // SAFETY: `params` wraps the stream's valid AVCodecParameters for the lifetime of `input`.
+        let (codec_id, width, height, format, range, space, prim, trc) = unsafe {
+            let p = &*params.as_ptr();
+            (
+                p.codec_id,
+                p.width,
+                p.height,
+                p.format,
+                p.color_range,
+                p.color_space,
+                p.color_primaries,
+                p.color_trc,
+            )
+        };
+        if width <= 0 || height <= 0 {
+            return Err(MediaError::Invalid(format!(
+                "{}: video stream has no picture size",
+                path.display()
+            )));
+        }
+        if width > 16384 || height > 16384 {
+            return Err(MediaError::Invalid(format!(
+                "{}: picture size {width}x{height} is too large",
+                path.display()
+            )));
+        }
+        // SAFETY: plain lookups of static name tables; the format value came from FFmpeg itself.
+        let pix_fmt: ffi::AVPixelFormat =
+            unsafe { std::mem::transmute::<i32, ffi::AVPixelFormat>(format) };
+        let (codec, pixel_format_name, color, pix_has_alpha) = unsafe {
+            let desc = ffi::av_pix_fmt_desc_get(pix_fmt);
+            let alpha = !desc.is_null() && ((*desc).flags & ffi::AV_PIX_FMT_FLAG_ALPHA as u64) != 0;
+            (
+                cstr(ffi::avcodec_get_name(codec_id)),
+                if format < 0 {
+                    "unknown".to_string()
+                } else {
+                    cstr(ffi::av_get_pix_fmt_name(pix_fmt))
+                },
+                ColorInfo {
+                    matrix: cstr(ffi::av_color_space_name(space)),
+                    range: cstr(ffi::av_color_range_name(range)),
+                    primaries: cstr(ffi::av_color_primaries_name(prim)),
+                    transfer: cstr(ffi::av_color_transfer_name(trc)),
+                },
+                alpha,
+            )
+        };
+        let alpha_tag = stream
+            .metadata()
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("alpha_mode") && v.trim() == "1");
+        let rotation = display_rotation(&stream);
+        let avg = stream.avg_frame_rate();
+        let real = stream.rate();
+        let stream_start_ticks = stream.start_time();
+        let nominal = [avg, real]
+            .into_iter()
+            .find(|r| r.numerator() > 0 && r.denominator() > 0)
+            .map(|r| Rational::new(r.numerator() as i128, r.denominator() as i128));
+        let container_start = {
+            // SAFETY: reading a plain field of the open format context.
+            let s = unsafe { (*input.as_ptr()).start_time };
+            if s == ffi::AV_NOPTS_VALUE {
+                Rational::ZERO
+            } else {
+                Rational::new(s as i128, ffi::AV_TIME_BASE as i128)
+            }
+        };
+        let duration = {
+            let d = input.duration();
+            if d > 0 {
+                d as f64 / ffi::AV_TIME_BASE as f64
+            } else {
+                0.0
+            }
+        };
+        drop(params);
+
+        let packets = scan_packets(&mut input, stream_index, &cancel)?;
+        let index = FrameIndex::build(&packets, time_base, container_start, nominal);
+        if index.is_empty() {
+            return Err(MediaError::Invalid(format!(
+                "{}: the video stream has no frames",
+                path.display()
+            )));
+        }
+        let (w, h) = (width as u32, height as u32);
+        let (display_width, display_height) = if rotation % 180 == 90 { (h, w) } else { (w, h) };
+        let stream_start = if stream_start_ticks == ffi::AV_NOPTS_VALUE {
+            0.0
+        } else {
+            (Rational::from(stream_start_ticks) * time_base).to_f64()
+        };
+        let info = MediaInfo {
+            codec,
+            width: w,
+            height: h,
+            display_width,
+            display_height,
+            rotation,
+            pixel_format: pixel_format_name,
+            alpha: pix_has_alpha || alpha_tag,
+            color,
+            avg_frame_rate: rate_str(avg),
+            real_frame_rate: rate_str(real),
+            vfr: index.is_vfr(),
+            duration,
+            playable_duration: index.end().to_f64(),
+            stream_start,
+            frame_count: index.len() as u64,
+            keyframe_count: index.keyframe_count() as u64,
+            time_base: format!("{}/{}", time_base.num(), time_base.den()),
+            has_audio,
+        };
+        Ok(Source {
+            input,
+            stream_index,
+            info,
+            index,
+            cancel,
+        })
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// Clockwise rotation (0/90/180/270) that makes the picture upright, from the display matrix.
+fn display_rotation(stream: &ff::format::stream::Stream) -> u32 {
+    for sd in stream.side_data() {
+        if sd.kind() == ff::codec::packet::side_data::Type::DisplayMatrix && sd.data().len() >= 36 {
+            // SAFETY: the display matrix side data is nine i32 values (checked length above);
+            // av_display_rotation_get only reads them.
+            let theta = unsafe { ffi::av_display_rotation_get(sd.data().as_ptr() as *const i32) };
+            if theta.is_nan() {
+                return 0;
+            }
+            // FFmpeg's CLI rotates by -theta (counter-clockwise theta), i.e. clockwise -theta.
+            let cw = (-theta).rem_euclid(360.0);
+            return (((cw / 90.0).round() as u32) % 4) * 90;
+        }
+    }
+    0
+}
+
+/// Reads every packet of the video stream (others are discarded by the demuxer) in decode order.
+fn scan_packets(
+    input: &mut ff::format::context::Input,
+    stream_index: usize,
+    cancel: &AtomicBool,
+) -> Result<Vec<PacketEntry>, MediaError> {
+    // SAFETY: setting the discard level of other streams on an open context we own.
+    unsafe {
+        let ctx = &mut *input.as_mut_ptr();
+        for i in 0..ctx.nb_streams as usize {
+            if i != stream_index {
+                (**ctx.streams.add(i)).discard = ffi::AVDiscard::AVDISCARD_ALL;
+            }
+        }
+    }
+    let mut packets = Vec::new();
+    let mut packet = ff::Packet::empty();
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(MediaError::Cancelled);
+        }
+        match packet.read(input) {
+            Ok(()) => {}
+            Err(ff::Error::Eof) => break,
+            Err(ff::Error::Other { errno }) if errno == libc::EAGAIN => continue,
+            Err(_) if cancel.load(Ordering::Relaxed) => return Err(MediaError::Cancelled),
+            // A read error mid-file (truncation, garbage): index what was readable.
+            Err(_) => break,
+        }
+        if packet.stream() != stream_index {
+            continue;
+        }
+        // SAFETY: reading plain fields of the packet we just filled.
+        let (pts, dts, duration, flags) = unsafe {
+            let p = &*packet.as_ptr();
+            (p.pts, p.dts, p.duration, p.flags)
+        };
+        let pts = if pts != ffi::AV_NOPTS_VALUE {
+            pts
+        } else if dts != ffi::AV_NOPTS_VALUE {
+            dts
+        } else {
+            continue;
+        };
+        packets.push(PacketEntry {
+            pts,
+            dts: (dts != ffi::AV_NOPTS_VALUE).then_some(dts),
+            duration,
+            key: flags & ffi::AV_PKT_FLAG_KEY != 0,
+            discard: flags & ffi::AV_PKT_FLAG_DISCARD != 0,
+        });
+    }
+    Ok(packets)
+}
+
+/// Opens and indexes `path` just for its metadata (`framex probe`).
+pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
+    Source::open(path, Arc::new(AtomicBool::new(false))).map(|s| s.info)
+}

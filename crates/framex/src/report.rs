@@ -1,0 +1,174 @@
+//! What an extraction returns: [`ExtractionResult`] with per-clip frames or errors and the phase
+//! breakdown. Serialises to the result JSON of SPEC §3 (camelCase).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+use crate::encode::ImageFormat;
+use crate::media::MediaInfo;
+
+/// The kinds of clip failure (SPEC §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    SourceMissing,
+    SourceRejected,
+    InvalidMedia,
+    MediaStartOutOfRange,
+    DecodeFailed,
+    OutputFailed,
+    Cancelled,
+    Internal,
+}
+
+impl ErrorKind {
+    /// Whether trying again unchanged may succeed.
+    pub fn retryable(self) -> bool {
+        matches!(self, ErrorKind::OutputFailed | ErrorKind::Cancelled)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::SourceMissing => "source_missing",
+            ErrorKind::SourceRejected => "source_rejected",
+            ErrorKind::InvalidMedia => "invalid_media",
+            ErrorKind::MediaStartOutOfRange => "media_start_out_of_range",
+            ErrorKind::DecodeFailed => "decode_failed",
+            ErrorKind::OutputFailed => "output_failed",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+/// One clip's failure.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClipError {
+    pub id: String,
+    pub kind: ErrorKind,
+    pub retryable: bool,
+    pub message: String,
+}
+
+impl ClipError {
+    pub fn new(id: &str, kind: ErrorKind, message: impl Into<String>) -> ClipError {
+        ClipError {
+            id: id.to_string(),
+            kind,
+            retryable: kind.retryable(),
+            message: message.into(),
+        }
+    }
+}
+
+/// One clip's frames.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClipFrames {
+    pub id: String,
+    pub src: String,
+    /// Number of frame files, `frame_00001.<ext>` … in `dir`.
+    pub frames: u64,
+    pub dir: PathBuf,
+    pub fps: f64,
+    pub format: ImageFormat,
+    /// Composition time of frame 1 and where the clip stops being active (seconds).
+    pub start: f64,
+    pub end: f64,
+    /// Media time shown by frame 1 (seconds).
+    pub media_start: f64,
+    pub playback_rate: f64,
+    #[serde(rename = "loop")]
+    pub looping: bool,
+    pub metadata: MediaInfo,
+    /// Served entirely from the store without decoding.
+    pub cached: bool,
+}
+
+/// Time per phase (milliseconds) and counters.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Breakdown {
+    /// Wall time opening, probing and indexing sources.
+    pub probe_ms: f64,
+    /// Wall time planning (windows, sample → frame mapping, output folders).
+    pub plan_ms: f64,
+    /// Time inside the demuxer and decoder, summed over sources.
+    pub decode_ms: f64,
+    /// CPU time converting pixels (colour, rotation), summed over workers.
+    pub convert_ms: f64,
+    /// CPU time encoding and writing images, summed over workers.
+    pub encode_ms: f64,
+    /// Wall time publishing finished clip folders.
+    pub publish_ms: f64,
+    pub gc_ms: f64,
+    pub clip_hits: u64,
+    pub clip_misses: u64,
+    pub frames_decoded: u64,
+    pub frames_encoded: u64,
+    pub frames_reused: u64,
+    /// Output files that are links to an already-encoded frame (held frames, repeats).
+    pub frames_linked: u64,
+    pub frames_substituted: u64,
+    pub seeks: u64,
+    pub bytes_written: u64,
+    pub gc_evictions: u64,
+    pub gc_bytes_freed: u64,
+    pub temps_cleared: u64,
+    pub publish_failures: u64,
+    pub cross_fs_copies: u64,
+}
+
+/// The result of [`crate::extract`].
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExtractionResult {
+    pub success: bool,
+    pub clips: Vec<ClipFrames>,
+    pub errors: Vec<ClipError>,
+    pub total_frames: u64,
+    pub duration_ms: f64,
+    pub breakdown: Breakdown,
+}
+
+/// Counters shared by the pipeline's threads.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub decode_ns: AtomicU64,
+    pub convert_ns: AtomicU64,
+    pub encode_ns: AtomicU64,
+    pub publish_ns: AtomicU64,
+    pub frames_decoded: AtomicU64,
+    pub frames_encoded: AtomicU64,
+    pub frames_linked: AtomicU64,
+    pub frames_substituted: AtomicU64,
+    pub seeks: AtomicU64,
+    pub bytes_written: AtomicU64,
+    pub cross_fs_copies: AtomicU64,
+    pub publish_failures: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(counter: &AtomicU64, v: u64) {
+        counter.fetch_add(v, Ordering::Relaxed);
+    }
+
+    pub fn fill(&self, b: &mut Breakdown) {
+        let ms = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64 / 1e6;
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        b.decode_ms = ms(&self.decode_ns);
+        b.convert_ms = ms(&self.convert_ns);
+        b.encode_ms = ms(&self.encode_ns);
+        b.publish_ms = ms(&self.publish_ns);
+        b.frames_decoded = n(&self.frames_decoded);
+        b.frames_encoded = n(&self.frames_encoded);
+        b.frames_linked = n(&self.frames_linked);
+        b.frames_substituted = n(&self.frames_substituted);
+        b.seeks = n(&self.seeks);
+        b.bytes_written = n(&self.bytes_written);
+        b.cross_fs_copies = n(&self.cross_fs_copies);
+        b.publish_failures = n(&self.publish_failures);
+    }
+}
