@@ -23,7 +23,7 @@ use ffmpeg_next as ff;
 use crate::composition::window::{resolve_window, ClipWindow, WindowError};
 use crate::composition::{ClipSpec, Composition, FormatChoice};
 use crate::encode::{ImageEncoder, ImageFormat, Variant};
-use crate::media::convert::{Converter, Pixels, Target};
+use crate::media::convert::{Converter, Target};
 use crate::media::decode::{decode_frames, Delivery};
 use crate::media::{MediaError, MediaInfo, Source};
 use crate::report::{Breakdown, ClipError, ClipFrames, Counters, ErrorKind, ExtractionResult};
@@ -112,6 +112,9 @@ pub fn frame_file_name(k: u64, ext: &str) -> String {
 
 /// One encode of one decoded frame: the variant and the output slots `(clip, k)` it fills.
 type Outputs = Vec<(Variant, Vec<(usize, u64)>)>;
+
+/// Per source: every (source frame, variant) needed and the output slots it fills.
+type SourceNeeds = BTreeMap<(usize, Variant), Vec<(usize, u64)>>;
 
 struct SourcePlan {
     source: Source,
@@ -221,10 +224,11 @@ fn sweep_stale_staging(out: &Path) -> u64 {
         let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
             continue;
         };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-            if std::fs::remove_dir_all(e.path()).is_ok() {
-                cleared += 1;
-            }
+        if pid != std::process::id()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+            && std::fs::remove_dir_all(e.path()).is_ok()
+        {
+            cleared += 1;
         }
     }
     cleared
@@ -272,8 +276,7 @@ pub fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
     let pid = std::process::id();
     let mut windows: Vec<Option<(ClipWindow, Variant)>> = vec![None; comp.clips.len()];
     let mut states: Vec<ClipState> = Vec::with_capacity(comp.clips.len());
-    let mut frames_of_source: Vec<BTreeMap<(usize, Variant), Vec<(usize, u64)>>> =
-        vec![BTreeMap::new(); source_paths.len()];
+    let mut frames_of_source: Vec<SourceNeeds> = vec![BTreeMap::new(); source_paths.len()];
     for (i, clip) in comp.clips.iter().enumerate() {
         let mut state = ClipState {
             id: clip.id.clone(),
@@ -596,12 +599,11 @@ fn thread_cpu_ns() -> u64 {
 fn worker(rx: crossbeam_channel::Receiver<Job>, shared: &Shared<'_>) {
     let mut converter = Converter::default();
     let mut encoder = ImageEncoder::default();
-    let mut bytes = Vec::new();
     for job in rx {
         if shared.cancel.is_cancelled() {
             continue; // drain so decoders never block
         }
-        let mut converted: Vec<(Target, Pixels)> = Vec::new();
+        let mut converted: Option<Target> = None;
         for (variant, slots) in &job.outputs {
             let live: Vec<(usize, u64)> = slots
                 .iter()
@@ -618,30 +620,27 @@ fn worker(rx: crossbeam_channel::Receiver<Job>, shared: &Shared<'_>) {
             };
             let target = variant.target();
             let t0 = thread_cpu_ns();
-            if !converted.iter().any(|(t, _)| *t == target) {
-                match converter.convert(&job.frame, target, job.rotation) {
-                    Ok(px) => converted.push((target, px)),
-                    Err(e) => {
-                        fail_all(ErrorKind::DecodeFailed, &e);
-                        continue;
-                    }
+            if converted != Some(target) {
+                if let Err(e) = converter.convert(&job.frame, target, job.rotation) {
+                    converted = None;
+                    fail_all(ErrorKind::DecodeFailed, &e);
+                    continue;
                 }
+                converted = Some(target);
             }
-            let px = &converted
-                .iter()
-                .find(|(t, _)| *t == target)
-                .expect("converted above")
-                .1;
             let t1 = thread_cpu_ns();
             Counters::add(&shared.counters.convert_ns, t1 - t0);
-            if let Err(e) = encoder.encode(px, *variant, &mut bytes) {
-                fail_all(ErrorKind::Internal, &e);
-                continue;
-            }
+            let bytes = match encoder.encode(&converter.pixels(), *variant) {
+                Ok(b) => b,
+                Err(e) => {
+                    fail_all(ErrorKind::Internal, &e);
+                    continue;
+                }
+            };
             Counters::add(&shared.counters.frames_encoded, 1);
             let (c0, k0) = live[0];
             let first = shared.clips[c0].frame_path(k0);
-            if let Err(e) = std::fs::write(&first, &bytes) {
+            if let Err(e) = std::fs::write(&first, bytes) {
                 let _ = std::fs::remove_file(&first);
                 fail_all(
                     ErrorKind::OutputFailed,
@@ -658,7 +657,7 @@ fn worker(rx: crossbeam_channel::Receiver<Job>, shared: &Shared<'_>) {
                 let path = shared.clips[c].frame_path(k);
                 let linked = std::fs::hard_link(&first, &path).or_else(|_| {
                     Counters::add(&shared.counters.cross_fs_copies, 1);
-                    std::fs::write(&path, &bytes)
+                    std::fs::write(&path, bytes)
                 });
                 match linked {
                     Ok(()) => {

@@ -228,7 +228,7 @@ impl std::ops::Mul for Rational {
 impl std::ops::Div for Rational {
     type Output = Rational;
     fn div(self, o: Rational) -> Rational {
-        self * o.recip()
+        Rational::new(self.num * o.den, self.den * o.num)
     }
 }
 

@@ -44,36 +44,28 @@ impl Variant {
 }
 
 /// A reusable per-thread encoder.
+#[derive(Default)]
 pub struct ImageEncoder {
     jpeg: Option<turbojpeg::Compressor>,
     quality: i32,
-}
-
-impl Default for ImageEncoder {
-    fn default() -> Self {
-        ImageEncoder {
-            jpeg: None,
-            quality: -1,
-        }
-    }
+    /// Output bytes, reused across frames (worst-case sized for JPEG).
+    buf: Vec<u8>,
 }
 
 impl ImageEncoder {
-    /// Encodes `px` as `variant`, appending to `out` (cleared first).
-    pub fn encode(
-        &mut self,
-        px: &Pixels,
-        variant: Variant,
-        out: &mut Vec<u8>,
-    ) -> Result<(), String> {
-        out.clear();
+    /// Encodes `px` as `variant`; the bytes stay valid until the next call.
+    pub fn encode(&mut self, px: &Pixels, variant: Variant) -> Result<&[u8], String> {
         match variant.format {
-            ImageFormat::Jpg => self.jpeg(px, variant.quality, out),
-            ImageFormat::Png => png_encode(px, out),
+            ImageFormat::Jpg => self.jpeg(px, variant.quality),
+            ImageFormat::Png => {
+                self.buf.clear();
+                png_encode(px, &mut self.buf)?;
+                Ok(&self.buf)
+            }
         }
     }
 
-    fn jpeg(&mut self, px: &Pixels, quality: u8, out: &mut Vec<u8>) -> Result<(), String> {
+    fn jpeg(&mut self, px: &Pixels, quality: u8) -> Result<&[u8], String> {
         if self.jpeg.is_none() {
             self.jpeg = Some(turbojpeg::Compressor::new().map_err(|e| e.to_string())?);
         }
@@ -82,7 +74,14 @@ impl ImageEncoder {
             c.set_quality(quality as i32).map_err(|e| e.to_string())?;
             self.quality = quality as i32;
         }
-        let buf = match px {
+        let (w, h) = px.dimensions();
+        let cap = turbojpeg::compressed_buf_len(w, h, turbojpeg::Subsamp::Sub2x2)
+            .map_err(|e| e.to_string())?;
+        if self.buf.len() < cap {
+            self.buf.resize(cap, 0);
+        }
+        let out = &mut self.buf[..];
+        let n = match px {
             Pixels::Yuv420 {
                 y,
                 u,
@@ -92,9 +91,9 @@ impl ImageEncoder {
             } => {
                 let cw = width.div_ceil(2);
                 let img = turbojpeg::YuvPlanesImage {
-                    y_plane: &y[..],
-                    u_plane: &u[..],
-                    v_plane: &v[..],
+                    y_plane: *y,
+                    u_plane: *u,
+                    v_plane: *v,
                     width: *width,
                     height: *height,
                     y_stride: *width,
@@ -102,7 +101,7 @@ impl ImageEncoder {
                     v_stride: cw,
                     subsamp: turbojpeg::Subsamp::Sub2x2,
                 };
-                c.compress_yuv_planes_to_owned(&img)
+                c.compress_yuv_planes_to_slice(&img, out)
             }
             Pixels::Rgb {
                 data,
@@ -121,18 +120,17 @@ impl ImageEncoder {
                 c.set_subsamp(turbojpeg::Subsamp::Sub2x2)
                     .map_err(|e| e.to_string())?;
                 let img = turbojpeg::Image {
-                    pixels: &data[..],
+                    pixels: *data,
                     width: *width,
                     pitch: width * bpp,
                     height: *height,
                     format,
                 };
-                c.compress_to_owned(img)
+                c.compress_to_slice(img, out)
             }
         }
         .map_err(|e| format!("JPEG encoding failed: {e}"))?;
-        out.extend_from_slice(&buf);
-        Ok(())
+        Ok(&self.buf[..n])
     }
 }
 
@@ -142,12 +140,12 @@ fn png_encode(px: &Pixels, out: &mut Vec<u8>) -> Result<(), String> {
             data,
             width,
             height,
-        } => (data, *width, *height, png::ColorType::Rgb),
+        } => (*data, *width, *height, png::ColorType::Rgb),
         Pixels::Rgba {
             data,
             width,
             height,
-        } => (data, *width, *height, png::ColorType::Rgba),
+        } => (*data, *width, *height, png::ColorType::Rgba),
         Pixels::Yuv420 { .. } => return Err("PNG needs RGB pixels".into()),
     };
     let mut enc = png::Encoder::new(&mut *out, width as u32, height as u32);

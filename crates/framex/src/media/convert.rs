@@ -11,29 +11,30 @@
 use ff::ffi;
 use ffmpeg_next as ff;
 
-/// Pixels ready for an encoder. Rows are tightly packed (stride = width · bytes per pixel).
-pub enum Pixels {
+/// Pixels ready for an encoder, borrowed from a [`Converter`]'s buffers. Rows are tightly
+/// packed (stride = width · bytes per pixel).
+pub enum Pixels<'a> {
     /// Full-range BT.601 YCbCr 4:2:0 (JFIF), chroma planes `ceil(w/2) × ceil(h/2)`.
     Yuv420 {
-        y: Vec<u8>,
-        u: Vec<u8>,
-        v: Vec<u8>,
+        y: &'a [u8],
+        u: &'a [u8],
+        v: &'a [u8],
         width: usize,
         height: usize,
     },
     Rgb {
-        data: Vec<u8>,
+        data: &'a [u8],
         width: usize,
         height: usize,
     },
     Rgba {
-        data: Vec<u8>,
+        data: &'a [u8],
         width: usize,
         height: usize,
     },
 }
 
-impl Pixels {
+impl Pixels<'_> {
     pub fn dimensions(&self) -> (usize, usize) {
         match self {
             Pixels::Yuv420 { width, height, .. }
@@ -41,6 +42,14 @@ impl Pixels {
             | Pixels::Rgba { width, height, .. } => (*width, *height),
         }
     }
+}
+
+/// Which layout the converter's buffers currently hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    Yuv420,
+    Rgb,
+    Rgba,
 }
 
 /// What the encoder wants.
@@ -146,11 +155,19 @@ fn clamp_q16(v: i64) -> u8 {
     ((v + 32768) >> 16).clamp(0, 255) as u8
 }
 
-/// Converts decoded frames of one source; keeps its swscale context and tables between frames.
+/// Converts decoded frames; keeps its swscale context, tables and pixel buffers between frames
+/// so the hot path allocates nothing.
 pub struct Converter {
     sws: *mut ffi::SwsContext,
     sws_key: Option<(i32, i32, i32, i32, ffi::AVColorSpace, bool)>,
     yuv: Option<(ffi::AVColorSpace, bool, Box<YuvTransform>)>,
+    /// Converted pixels: three planes for 4:2:0, or one packed plane in `planes[0]`.
+    planes: [Vec<u8>; 3],
+    /// Rotation output, swapped with `planes` after rotating.
+    spare: [Vec<u8>; 3],
+    layout: Layout,
+    width: usize,
+    height: usize,
 }
 
 // SAFETY: the SwsContext is owned exclusively by this Converter and only used through &mut self.
@@ -162,6 +179,11 @@ impl Default for Converter {
             sws: std::ptr::null_mut(),
             sws_key: None,
             yuv: None,
+            planes: Default::default(),
+            spare: Default::default(),
+            layout: Layout::Rgb,
+            width: 0,
+            height: 0,
         }
     }
 }
@@ -175,33 +197,69 @@ impl Drop for Converter {
     }
 }
 
+/// Resizes `v` to `n` bytes without zeroing more than needed (contents are overwritten).
+fn fit(v: &mut Vec<u8>, n: usize) {
+    if v.len() != n {
+        v.resize(n, 0);
+    }
+}
+
 impl Converter {
-    /// Converts `frame` for `target`, rotated clockwise by `rotation` degrees.
+    /// Converts `frame` for `target`, rotated clockwise by `rotation` degrees; read the result
+    /// with [`Converter::pixels`].
     pub fn convert(
         &mut self,
         frame: &ff::frame::Video,
         target: Target,
         rotation: u32,
-    ) -> Result<Pixels, String> {
-        let px = match target {
-            Target::Jpeg => match self.yuv420_fast(frame) {
-                Some(px) => px,
-                None => self.packed(frame, false)?,
-            },
+    ) -> Result<(), String> {
+        match target {
+            Target::Jpeg => {
+                if !self.yuv420_fast(frame) {
+                    self.packed(frame, false)?
+                }
+            }
             Target::Rgb => self.packed(frame, false)?,
             Target::Rgba => self.packed(frame, true)?,
-        };
-        Ok(rotate(px, rotation))
+        }
+        self.rotate(rotation);
+        Ok(())
     }
 
-    fn yuv420_fast(&mut self, frame: &ff::frame::Video) -> Option<Pixels> {
+    /// The pixels of the last [`Converter::convert`].
+    pub fn pixels(&self) -> Pixels<'_> {
+        let (width, height) = (self.width, self.height);
+        match self.layout {
+            Layout::Yuv420 => Pixels::Yuv420 {
+                y: &self.planes[0],
+                u: &self.planes[1],
+                v: &self.planes[2],
+                width,
+                height,
+            },
+            Layout::Rgb => Pixels::Rgb {
+                data: &self.planes[0],
+                width,
+                height,
+            },
+            Layout::Rgba => Pixels::Rgba {
+                data: &self.planes[0],
+                width,
+                height,
+            },
+        }
+    }
+
+    fn yuv420_fast(&mut self, frame: &ff::frame::Video) -> bool {
         use ff::format::Pixel;
         if !matches!(frame.format(), Pixel::YUV420P | Pixel::YUVJ420P) {
-            return None;
+            return false;
         }
         let space = color_space(frame);
         let full = is_full_range(frame);
-        let (kr, kb) = matrix_coeffs(space)?;
+        let Some((kr, kb)) = matrix_coeffs(space) else {
+            return false;
+        };
         if self
             .yuv
             .as_ref()
@@ -209,29 +267,32 @@ impl Converter {
         {
             self.yuv = Some((space, full, Box::new(YuvTransform::new(kr, kb, full))));
         }
-        let t = &self.yuv.as_ref()?.2;
+        let t = &self.yuv.as_ref().expect("set above").2;
         let (w, h) = (frame.width() as usize, frame.height() as usize);
         let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
         let (ys, us, vs) = (frame.stride(0), frame.stride(1), frame.stride(2));
         let (yp, up, vp) = (frame.data(0), frame.data(1), frame.data(2));
-        let mut y = vec![0u8; w * h];
-        let mut u = vec![0u8; cw * ch];
-        let mut v = vec![0u8; cw * ch];
-        for r in 0..ch {
-            let su = &up[r * us..r * us + cw];
-            let sv = &vp[r * vs..r * vs + cw];
-            let du = &mut u[r * cw..(r + 1) * cw];
-            let dv = &mut v[r * cw..(r + 1) * cw];
-            for i in 0..cw {
-                let cb = t.c_lut[su[i] as usize] as i64;
-                let cr = t.c_lut[sv[i] as usize] as i64;
-                du[i] =
-                    clamp_q16(((t.cb_cb as i64 * cb + t.cb_cr as i64 * cr) >> 16) + (128 << 16));
-                dv[i] =
-                    clamp_q16(((t.cr_cb as i64 * cb + t.cr_cr as i64 * cr) >> 16) + (128 << 16));
-            }
-        }
+        let [y, u, v] = &mut self.planes;
+        fit(y, w * h);
+        fit(u, cw * ch);
+        fit(v, cw * ch);
         if t.cross {
+            for r in 0..ch {
+                let su = &up[r * us..r * us + cw];
+                let sv = &vp[r * vs..r * vs + cw];
+                let du = &mut u[r * cw..(r + 1) * cw];
+                let dv = &mut v[r * cw..(r + 1) * cw];
+                for i in 0..cw {
+                    let cb = t.c_lut[su[i] as usize] as i64;
+                    let cr = t.c_lut[sv[i] as usize] as i64;
+                    du[i] = clamp_q16(
+                        ((t.cb_cb as i64 * cb + t.cb_cr as i64 * cr) >> 16) + (128 << 16),
+                    );
+                    dv[i] = clamp_q16(
+                        ((t.cr_cb as i64 * cb + t.cr_cr as i64 * cr) >> 16) + (128 << 16),
+                    );
+                }
+            }
             for r in 0..h {
                 let sy = &yp[r * ys..r * ys + w];
                 let cr_row = r / 2;
@@ -246,25 +307,32 @@ impl Converter {
                 }
             }
         } else {
-            let lut: Vec<u8> = t.y_lut.iter().map(|&q| clamp_q16(q as i64)).collect();
-            for r in 0..h {
-                let sy = &yp[r * ys..r * ys + w];
-                let dy = &mut y[r * w..(r + 1) * w];
-                for (d, s) in dy.iter_mut().zip(sy) {
-                    *d = lut[*s as usize];
+            // BT.601 family: each plane is an independent 256-entry table lookup.
+            let ylut: [u8; 256] = std::array::from_fn(|i| clamp_q16(t.y_lut[i] as i64));
+            let cb_lut: [u8; 256] = std::array::from_fn(|i| {
+                clamp_q16(((t.cb_cb as i64 * t.c_lut[i] as i64) >> 16) + (128 << 16))
+            });
+            let cr_lut: [u8; 256] = std::array::from_fn(|i| {
+                clamp_q16(((t.cr_cr as i64 * t.c_lut[i] as i64) >> 16) + (128 << 16))
+            });
+            let map = |dst: &mut [u8], src: &[u8], stride: usize, pw: usize, lut: &[u8; 256]| {
+                for (drow, srow) in dst.chunks_exact_mut(pw).zip(src.chunks(stride)) {
+                    for (d, s) in drow.iter_mut().zip(&srow[..pw]) {
+                        *d = lut[*s as usize];
+                    }
                 }
-            }
+            };
+            map(y, yp, ys, w, &ylut);
+            map(u, up, us, cw, &cb_lut);
+            map(v, vp, vs, cw, &cr_lut);
         }
-        Some(Pixels::Yuv420 {
-            y,
-            u,
-            v,
-            width: w,
-            height: h,
-        })
+        self.layout = Layout::Yuv420;
+        self.width = w;
+        self.height = h;
+        true
     }
 
-    fn packed(&mut self, frame: &ff::frame::Video, alpha: bool) -> Result<Pixels, String> {
+    fn packed(&mut self, frame: &ff::frame::Video, alpha: bool) -> Result<(), String> {
         let (w, h) = (frame.width() as i32, frame.height() as i32);
         // SAFETY: reading a plain field of a decoded frame.
         let src_fmt = unsafe { (*frame.as_ptr()).format };
@@ -290,7 +358,7 @@ impl Converter {
                     w,
                     h,
                     dst_fmt,
-                    ffi::SWS_BICUBIC as i32,
+                    ffi::SWS_BICUBIC,
                     std::ptr::null_mut(),
                     std::ptr::null_mut(),
                     std::ptr::null(),
@@ -301,11 +369,11 @@ impl Converter {
                 }
                 let spc = match space {
                     ffi::AVColorSpace::AVCOL_SPC_UNSPECIFIED
-                    | ffi::AVColorSpace::AVCOL_SPC_RESERVED => ffi::SWS_CS_DEFAULT as i32,
+                    | ffi::AVColorSpace::AVCOL_SPC_RESERVED => ffi::SWS_CS_DEFAULT,
                     s => s as i32,
                 };
                 let inv = ffi::sws_getCoefficients(spc);
-                let fwd = ffi::sws_getCoefficients(ffi::SWS_CS_DEFAULT as i32);
+                let fwd = ffi::sws_getCoefficients(ffi::SWS_CS_DEFAULT);
                 ffi::sws_setColorspaceDetails(
                     self.sws,
                     inv,
@@ -321,7 +389,8 @@ impl Converter {
         }
         let bpp = if alpha { 4 } else { 3 };
         let (wu, hu) = (w as usize, h as usize);
-        let mut data = vec![0u8; wu * hu * bpp];
+        let data = &mut self.planes[0];
+        fit(data, wu * hu * bpp);
         let dst_stride = [(wu * bpp) as i32, 0, 0, 0];
         let mut dst_ptr = [
             data.as_mut_ptr(),
@@ -346,25 +415,40 @@ impl Converter {
         if r != h {
             return Err("pixel conversion failed".into());
         }
-        Ok(if alpha {
-            Pixels::Rgba {
-                data,
-                width: wu,
-                height: hu,
+        self.layout = if alpha { Layout::Rgba } else { Layout::Rgb };
+        self.width = wu;
+        self.height = hu;
+        Ok(())
+    }
+
+    fn rotate(&mut self, rotation: u32) {
+        if rotation == 0 {
+            return;
+        }
+        let (w, h) = (self.width, self.height);
+        match self.layout {
+            Layout::Yuv420 => {
+                let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+                rotate_plane(&self.planes[0], &mut self.spare[0], w, h, 1, rotation);
+                rotate_plane(&self.planes[1], &mut self.spare[1], cw, ch, 1, rotation);
+                rotate_plane(&self.planes[2], &mut self.spare[2], cw, ch, 1, rotation);
+                std::mem::swap(&mut self.planes, &mut self.spare);
             }
-        } else {
-            Pixels::Rgb {
-                data,
-                width: wu,
-                height: hu,
+            Layout::Rgb | Layout::Rgba => {
+                let bpp = if self.layout == Layout::Rgb { 3 } else { 4 };
+                rotate_plane(&self.planes[0], &mut self.spare[0], w, h, bpp, rotation);
+                std::mem::swap(&mut self.planes[0], &mut self.spare[0]);
             }
-        })
+        }
+        if rotation % 180 == 90 {
+            std::mem::swap(&mut self.width, &mut self.height);
+        }
     }
 }
 
 /// Rotates a packed plane of `bpp`-byte pixels clockwise by 90, 180 or 270 degrees.
-fn rotate_plane(src: &[u8], w: usize, h: usize, bpp: usize, rotation: u32) -> Vec<u8> {
-    let mut dst = vec![0u8; src.len()];
+fn rotate_plane(src: &[u8], dst: &mut Vec<u8>, w: usize, h: usize, bpp: usize, rotation: u32) {
+    fit(dst, src.len());
     match rotation {
         90 => {
             // dst is h wide, w tall: dst(x', y') = src(x = y', y = h-1-x')
@@ -396,69 +480,6 @@ fn rotate_plane(src: &[u8], w: usize, h: usize, bpp: usize, rotation: u32) -> Ve
             }
         }
         _ => dst.copy_from_slice(src),
-    }
-    dst
-}
-
-fn rotate(px: Pixels, rotation: u32) -> Pixels {
-    if rotation == 0 {
-        return px;
-    }
-    let swap = rotation % 180 == 90;
-    match px {
-        Pixels::Yuv420 {
-            y,
-            u,
-            v,
-            width,
-            height,
-        } => {
-            let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
-            let (nw, nh) = if swap {
-                (height, width)
-            } else {
-                (width, height)
-            };
-            Pixels::Yuv420 {
-                y: rotate_plane(&y, width, height, 1, rotation),
-                u: rotate_plane(&u, cw, ch, 1, rotation),
-                v: rotate_plane(&v, cw, ch, 1, rotation),
-                width: nw,
-                height: nh,
-            }
-        }
-        Pixels::Rgb {
-            data,
-            width,
-            height,
-        } => {
-            let (nw, nh) = if swap {
-                (height, width)
-            } else {
-                (width, height)
-            };
-            Pixels::Rgb {
-                data: rotate_plane(&data, width, height, 3, rotation),
-                width: nw,
-                height: nh,
-            }
-        }
-        Pixels::Rgba {
-            data,
-            width,
-            height,
-        } => {
-            let (nw, nh) = if swap {
-                (height, width)
-            } else {
-                (width, height)
-            };
-            Pixels::Rgba {
-                data: rotate_plane(&data, width, height, 4, rotation),
-                width: nw,
-                height: nh,
-            }
-        }
     }
 }
 
@@ -503,8 +524,12 @@ mod tests {
     fn rotation_moves_pixels_clockwise() {
         // 3x2 image: a b c / d e f  -> rotated 90 cw (2x3): d a / e b / f c
         let src = b"abcdef";
-        assert_eq!(rotate_plane(src, 3, 2, 1, 90), b"daebfc");
-        assert_eq!(rotate_plane(src, 3, 2, 1, 270), b"cfbead");
-        assert_eq!(rotate_plane(src, 3, 2, 1, 180), b"fedcba");
+        let mut dst = Vec::new();
+        rotate_plane(src, &mut dst, 3, 2, 1, 90);
+        assert_eq!(dst, b"daebfc");
+        rotate_plane(src, &mut dst, 3, 2, 1, 270);
+        assert_eq!(dst, b"cfbead");
+        rotate_plane(src, &mut dst, 3, 2, 1, 180);
+        assert_eq!(dst, b"fedcba");
     }
 }
