@@ -540,7 +540,7 @@ fn decode_source(
     let mut cursor = 0usize;
     let needed = std::mem::take(&mut plan.needed);
     let mut outputs = std::mem::take(&mut plan.outputs);
-    let result = decode_frames(&mut plan.source, &needed, threads, |frame_no, frame| {
+    let decode = decode_frames(&mut plan.source, &needed, threads, |frame_no, frame| {
         debug_assert_eq!(needed[cursor], frame_no);
         let outs = std::mem::take(&mut outputs[cursor]);
         cursor += 1;
@@ -563,13 +563,13 @@ fn decode_source(
             Err(_) => Delivery::Stop,
         }
     });
+    let (stats, result) = decode;
+    Counters::add(&shared.counters.frames_decoded, stats.frames_decoded);
+    Counters::add(&shared.counters.seeks, stats.seeks);
+    Counters::add(&shared.counters.frames_substituted, stats.substituted);
+    Counters::add(&shared.counters.decode_ns, stats.busy.as_nanos() as u64);
     match result {
-        Ok(stats) => {
-            Counters::add(&shared.counters.frames_decoded, stats.frames_decoded);
-            Counters::add(&shared.counters.seeks, stats.seeks);
-            Counters::add(&shared.counters.frames_substituted, stats.substituted);
-            Counters::add(&shared.counters.decode_ns, stats.busy.as_nanos() as u64);
-        }
+        Ok(()) => {}
         Err(e) => {
             let kind = match e {
                 MediaError::Cancelled => ErrorKind::Cancelled,

@@ -23,6 +23,8 @@ pub struct DecodeStats {
     pub substituted: u64,
     /// Wall time spent inside demuxer and decoder calls.
     pub busy: Duration,
+    /// Wall time the consumer took to accept frames (queue back-pressure).
+    pub waiting: Duration,
 }
 
 /// Outcome of handing a decoded frame to the consumer.
@@ -96,18 +98,31 @@ fn seek_to_start(src: &mut Source) -> Result<(), MediaError> {
 }
 
 /// Decodes the frames `needed` (sorted, unique frame numbers of `src.index`) and hands each
-/// to `deliver` in order. `threads` is the decoder's own thread count.
+/// to `deliver` in order. `threads` is the decoder's own thread count. The statistics are
+/// returned whether or not the sweep succeeded.
 pub fn decode_frames(
     src: &mut Source,
     needed: &[usize],
     threads: usize,
-    mut deliver: impl FnMut(usize, &ff::frame::Video) -> Delivery,
-) -> Result<DecodeStats, MediaError> {
-    let mut stats = DecodeStats::default();
-    if needed.is_empty() {
-        return Ok(stats);
-    }
+    deliver: impl FnMut(usize, &ff::frame::Video) -> Delivery,
+) -> (DecodeStats, Result<(), MediaError>) {
     let t0 = Instant::now();
+    let mut stats = DecodeStats::default();
+    let r = sweep(src, needed, threads, &mut stats, deliver);
+    stats.busy = t0.elapsed().saturating_sub(stats.waiting);
+    (stats, r)
+}
+
+fn sweep(
+    src: &mut Source,
+    needed: &[usize],
+    threads: usize,
+    stats: &mut DecodeStats,
+    mut deliver: impl FnMut(usize, &ff::frame::Video) -> Delivery,
+) -> Result<(), MediaError> {
+    if needed.is_empty() {
+        return Ok(());
+    }
     let mut decoder = open_decoder(src, threads)?;
     let mut frame = ff::frame::Video::empty();
     let mut last: Option<(usize, ff::frame::Video)> = None;
@@ -118,21 +133,16 @@ pub fn decode_frames(
     let mut landed_check = false;
     let mut fell_back = false;
     let mut packet = ff::Packet::empty();
-    let mut waiting = Duration::ZERO; // time spent inside `deliver` (not decoder work)
 
     // Hands out every needed frame up to decoded frame `idx`.
-    let mut emit = |idx: usize,
-                    f: &ff::frame::Video,
-                    next: &mut usize,
-                    stats: &mut DecodeStats,
-                    waiting: &mut Duration| {
+    let mut emit = |idx: usize, f: &ff::frame::Video, next: &mut usize, stats: &mut DecodeStats| {
         while *next < needed.len() && needed[*next] <= idx {
             if needed[*next] < idx {
                 stats.substituted += 1;
             }
             let w = Instant::now();
             let d = deliver(needed[*next], f);
-            *waiting += w.elapsed();
+            stats.waiting += w.elapsed();
             if let Delivery::Stop = d {
                 return false;
             }
@@ -201,7 +211,7 @@ pub fn decode_frames(
                 .timestamp()
                 .and_then(|t| src.index.frame_for_pts(t))
                 .unwrap_or_else(|| last.as_ref().map_or(0, |l| l.0 + 1));
-            if !emit(idx, &frame, &mut next, &mut stats, &mut waiting) {
+            if !emit(idx, &frame, &mut next, stats) {
                 break 'sweep;
             }
             last = Some((idx, frame.clone()));
@@ -216,7 +226,7 @@ pub fn decode_frames(
                 .timestamp()
                 .and_then(|t| src.index.frame_for_pts(t))
                 .unwrap_or_else(|| last.as_ref().map_or(0, |l| l.0 + 1));
-            if !emit(idx, &frame, &mut next, &mut stats, &mut waiting) {
+            if !emit(idx, &frame, &mut next, stats) {
                 break;
             }
             last = Some((idx, frame.clone()));
@@ -229,9 +239,8 @@ pub fn decode_frames(
         // Frames the index promised but the decoder never produced (truncated or corrupt
         // data): hold the last decodable frame, as a player would.
         match last {
-            Some((idx, f)) => {
-                let _ = emit(usize::MAX, &f, &mut next, &mut stats, &mut waiting);
-                let _ = idx;
+            Some((_, f)) => {
+                let _ = emit(usize::MAX, &f, &mut next, stats);
             }
             None => {
                 return Err(MediaError::Decode(
@@ -240,6 +249,5 @@ pub fn decode_frames(
             }
         }
     }
-    stats.busy = t0.elapsed().saturating_sub(waiting);
-    Ok(stats)
+    Ok(())
 }
