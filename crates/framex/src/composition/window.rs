@@ -200,3 +200,62 @@ mod tests {
         assert_eq!(w.frame_count, 0);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn micros(v: i64) -> Rational {
+        Rational::new(v as i128, 1_000_000)
+    }
+
+    proptest! {
+        #[test]
+        fn frames_stay_inside_the_source_and_the_window(
+            start in -20_000_000i64..20_000_000,
+            len in 1i64..30_000_000,
+            media_start in 0i64..12_000_000,
+            source_len in 1i64..15_000_000,
+            rate_tenths in 1i64..=50,
+            fps_num in prop::sample::select(vec![(24, 1), (25, 1), (30, 1), (60, 1), (30000, 1001), (24000, 1001)]),
+            looping: bool,
+            timeline_end in prop::option::of(0i64..40_000_000),
+        ) {
+            let mut clip = ClipSpec::new("c", "s.mp4");
+            clip.start = micros(start);
+            clip.end = Some(micros(start + len));
+            clip.media_start = micros(media_start);
+            clip.looping = looping;
+            clip.playback_rate = Rational::new(rate_tenths as i128, 10);
+            let fps = Rational::new(fps_num.0, fps_num.1);
+            let source_end = micros(source_len);
+            let end = timeline_end.map(micros);
+            match resolve_window(&clip, fps, end, source_end) {
+                Err(WindowError::MediaStartOutOfRange { .. }) => prop_assert!(clip.media_start >= source_end),
+                Err(e) => prop_assert!(false, "unexpected {e:?}"),
+                Ok(w) => {
+                    prop_assert!(w.frame_count < 10_000);
+                    let mut prev = None;
+                    for k in 0..w.frame_count {
+                        let m = w.media_time(k);
+                        prop_assert!(m >= Rational::ZERO && m < source_end, "frame {k} at {m} outside the source");
+                        if looping {
+                            prop_assert!(m >= clip.media_start);
+                        } else if let Some(p) = prev {
+                            prop_assert!(m > p, "media time must increase");
+                        }
+                        prev = Some(m);
+                        let t = w.timeline_time(k);
+                        prop_assert!(t >= Rational::ZERO && t < w.timeline_end, "frame {k} at {t} outside the window");
+                    }
+                    // Every sample strictly inside the window (and the source) has a frame.
+                    let t_next = w.timeline_time(w.frame_count);
+                    let inside_window = t_next < w.timeline_end;
+                    let inside_source = looping || w.media_time(w.frame_count) < source_end;
+                    prop_assert!(!(inside_window && inside_source), "frame {} is missing", w.frame_count);
+                }
+            }
+        }
+    }
+}
