@@ -19,6 +19,7 @@ pub mod composition;
 pub mod encode;
 pub mod media;
 pub mod report;
+pub mod store;
 pub mod time;
 
 mod run;

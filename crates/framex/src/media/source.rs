@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ff::ffi;
 use ff::packet::Ref as _;
 use ffmpeg_next as ff;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::index::{FrameIndex, PacketEntry};
 use crate::time::Rational;
@@ -27,7 +27,7 @@ pub enum MediaError {
 }
 
 /// Colour description of the stream, as FFmpeg names it.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ColorInfo {
     pub matrix: String,
     pub range: String,
@@ -36,7 +36,7 @@ pub struct ColorInfo {
 }
 
 /// Metadata of a source's video stream (`framex probe`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MediaInfo {
     pub codec: String,

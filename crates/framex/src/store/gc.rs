@@ -1,0 +1,281 @@
+//! Keeping the store bounded and healthy: size accounting, LRU eviction, stale temporaries,
+//! clearing and verification. Never evicts a source another process holds a lock on.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use super::{ClipRecord, Store};
+
+/// Default size limit: 2 GiB.
+pub const DEFAULT_MAX_BYTES: u64 = 2 << 30;
+/// Sources (and their clip folders) used more recently than this are not evicted.
+pub const DEFAULT_MIN_AGE: Duration = Duration::from_secs(3600);
+/// A sweep is due when the last one is older than this, even if nothing was written.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+/// Temporaries older than this whose process is gone are removed.
+const TEMP_MAX_AGE: Duration = Duration::from_secs(600);
+
+#[derive(Clone, Copy, Debug)]
+pub struct GcOptions {
+    pub max_bytes: u64,
+    pub min_age: Duration,
+}
+
+impl Default for GcOptions {
+    fn default() -> Self {
+        GcOptions { max_bytes: DEFAULT_MAX_BYTES, min_age: DEFAULT_MIN_AGE }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GcReport {
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    pub evictions: u64,
+    pub bytes_freed: u64,
+    pub temps_cleared: u64,
+    /// Sources over the limit that were kept because a run holds them or used them recently.
+    pub kept_in_use: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreStats {
+    pub root: PathBuf,
+    pub sources: u64,
+    pub frames: u64,
+    pub clips: u64,
+    /// Real disk usage: every inode counted once however many links it has.
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyReport {
+    pub frames_checked: u64,
+    pub clips_checked: u64,
+    pub damaged: Vec<String>,
+    pub repaired: u64,
+}
+
+/// Disk usage of a tree, counting each inode once (`seen` is shared across trees).
+fn tree_usage(path: &Path, seen: &mut HashSet<(u64, u64)>) -> u64 {
+    let mut total = 0;
+    let Ok(rd) = fs::read_dir(path) else { return 0 };
+    for e in rd.flatten() {
+        let Ok(m) = e.metadata() else { continue };
+        if m.is_dir() {
+            total += tree_usage(&e.path(), seen);
+        }
+        if seen.insert((m.dev(), m.ino())) {
+            total += m.blocks() * 512;
+        }
+    }
+    total
+}
+
+struct SourceUsage {
+    key: String,
+    bytes: u64,
+    last_used: SystemTime,
+}
+
+fn sources(store: &Store) -> Vec<SourceUsage> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    let Ok(rd) = fs::read_dir(store.root().join("src")) else { return out };
+    for e in rd.flatten() {
+        let key = e.file_name().to_string_lossy().into_owned();
+        let dir = e.path();
+        let last_used = fs::metadata(dir.join("used"))
+            .and_then(|m| m.modified())
+            .or_else(|_| e.metadata().and_then(|m| m.modified()))
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        // The newest use of any clip folder counts too (renderers read them after framex exits).
+        let clip_used = fs::read_dir(dir.join("clips"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|c| fs::metadata(c.path().join(".complete")).and_then(|m| m.modified()).ok())
+            .max()
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        out.push(SourceUsage { key, bytes: tree_usage(&dir, &mut seen), last_used: last_used.max(clip_used) });
+    }
+    out
+}
+
+/// Removes temporaries whose process is gone and that are older than a few minutes.
+fn sweep_temps(store: &Store) -> u64 {
+    let mut cleared = 0;
+    let Ok(rd) = fs::read_dir(store.root().join("tmp")) else { return 0 };
+    let now = SystemTime::now();
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid: Option<u32> = name.split('-').next().and_then(|p| p.parse().ok());
+        let alive = pid.is_some_and(|p| p == std::process::id() || Path::new(&format!("/proc/{p}")).exists());
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .map(|t| now.duration_since(t).unwrap_or_default() > TEMP_MAX_AGE)
+            .unwrap_or(true);
+        if !alive || (old && pid.is_none()) {
+            let p = e.path();
+            let ok = if p.is_dir() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+            if ok.is_ok() {
+                cleared += 1;
+            }
+        }
+    }
+    cleared
+}
+
+/// Evicts one source if nobody holds it: returns the bytes it used, or `None` if in use.
+fn evict(store: &Store, key: &str) -> Option<()> {
+    let lock = File::options().create(true).truncate(false).write(true).open(store.root().join("locks").join(key)).ok()?;
+    lock.try_lock().ok()?;
+    let trash = store.temp_path("evict");
+    fs::rename(store.root().join("src").join(key), &trash).ok()?;
+    let _ = fs::remove_dir_all(&trash);
+    let _ = fs::remove_file(store.root().join("locks").join(key));
+    Some(())
+}
+
+/// Whether a sweep is due: something was written this run, or the last sweep is old.
+pub fn sweep_due(store: &Store, wrote: bool) -> bool {
+    wrote
+        || fs::metadata(store.root().join("last-gc"))
+            .and_then(|m| m.modified())
+            .map(|t| SystemTime::now().duration_since(t).unwrap_or_default() > SWEEP_INTERVAL)
+            .unwrap_or(true)
+}
+
+/// Sweeps stale temporaries and evicts least-recently-used sources until the store fits
+/// `max_bytes`, skipping sources locked by a running extraction or used within `min_age`.
+pub fn gc(store: &Store, opts: GcOptions) -> GcReport {
+    let _ = File::create(store.root().join("last-gc"));
+    let mut report = GcReport { temps_cleared: sweep_temps(store), ..Default::default() };
+    let mut srcs = sources(store);
+    let total: u64 = srcs.iter().map(|s| s.bytes).sum();
+    report.bytes_before = total;
+    let mut total = total;
+    srcs.sort_by_key(|s| s.last_used);
+    let now = SystemTime::now();
+    for s in srcs {
+        if total <= opts.max_bytes {
+            break;
+        }
+        let recent = now.duration_since(s.last_used).unwrap_or_default() < opts.min_age;
+        if recent || evict(store, &s.key).is_none() {
+            report.kept_in_use += 1;
+            continue;
+        }
+        report.evictions += 1;
+        report.bytes_freed += s.bytes;
+        total -= s.bytes;
+    }
+    report.bytes_after = total;
+    report
+}
+
+/// Counts sources, stored frames, clip folders and real bytes.
+pub fn stats(store: &Store) -> StoreStats {
+    let mut st = StoreStats { root: store.root().to_path_buf(), ..Default::default() };
+    let mut seen = HashSet::new();
+    st.bytes = tree_usage(store.root(), &mut seen);
+    for e in fs::read_dir(store.root().join("src")).into_iter().flatten().flatten() {
+        st.sources += 1;
+        for v in fs::read_dir(e.path().join("frames")).into_iter().flatten().flatten() {
+            st.frames += fs::read_dir(v.path()).map(|r| r.count() as u64).unwrap_or(0);
+        }
+        st.clips += fs::read_dir(e.path().join("clips")).map(|r| r.count() as u64).unwrap_or(0);
+    }
+    st
+}
+
+/// Evicts every source not locked by a running extraction, and stale temporaries.
+pub fn clear(store: &Store) -> GcReport {
+    gc(store, GcOptions { max_bytes: 0, min_age: Duration::ZERO })
+}
+
+/// A stored image is whole: JPEG from SOI to EOI, PNG from signature to IEND.
+fn image_is_whole(path: &Path) -> bool {
+    let Ok(b) = fs::read(path) else { return false };
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("jpg") => b.len() > 4 && b.starts_with(&[0xFF, 0xD8]) && b.ends_with(&[0xFF, 0xD9]),
+        Some("png") => b.len() > 20 && b.starts_with(b"\x89PNG\r\n\x1a\n") && b[b.len() - 8..b.len() - 4] == *b"IEND",
+        _ => false,
+    }
+}
+
+/// Re-checks every stored frame and clip record; with `repair`, removes damaged frames, clip
+/// folders that are incomplete or point at missing/damaged frames, and stale temporaries.
+pub fn verify(store: &Store, repair: bool) -> VerifyReport {
+    let mut rep = VerifyReport::default();
+    for src in fs::read_dir(store.root().join("src")).into_iter().flatten().flatten() {
+        let src_dir = src.path();
+        let mut bad_frames: HashSet<PathBuf> = HashSet::new();
+        for v in fs::read_dir(src_dir.join("frames")).into_iter().flatten().flatten() {
+            for f in fs::read_dir(v.path()).into_iter().flatten().flatten() {
+                let p = f.path();
+                if p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".tmp-")) {
+                    continue;
+                }
+                rep.frames_checked += 1;
+                if !image_is_whole(&p) {
+                    rep.damaged.push(p.display().to_string());
+                    bad_frames.insert(p.clone());
+                    if repair && fs::remove_file(&p).is_ok() {
+                        rep.repaired += 1;
+                    }
+                }
+            }
+        }
+        for c in fs::read_dir(src_dir.join("clips")).into_iter().flatten().flatten() {
+            rep.clips_checked += 1;
+            let dir = c.path();
+            if let Some(problem) = check_clip(&dir, &src_dir, &bad_frames) {
+                rep.damaged.push(format!("{}: {problem}", dir.display()));
+                if repair && fs::remove_dir_all(&dir).is_ok() {
+                    rep.repaired += 1;
+                }
+            }
+        }
+    }
+    if repair {
+        rep.repaired += sweep_temps(store);
+    }
+    rep
+}
+
+fn check_clip(dir: &Path, src_dir: &Path, bad: &HashSet<PathBuf>) -> Option<String> {
+    let rec: ClipRecord = match fs::read(dir.join(".complete")).ok().and_then(|t| serde_json::from_slice(&t).ok()) {
+        Some(r) => r,
+        None => return Some("missing or unreadable .complete record".into()),
+    };
+    if rec.pts.len() as u64 != rec.frames {
+        return Some("record lists the wrong number of frames".into());
+    }
+    for (k, pts) in rec.pts.iter().enumerate() {
+        let f = dir.join(crate::frame_file_name(k as u64, &rec.ext));
+        let obj = src_dir.join("frames").join(&rec.variant).join(format!("{pts}.{}", rec.ext));
+        let (Ok(fm), om) = (fs::metadata(&f), fs::metadata(&obj)) else {
+            return Some(format!("frame {} is missing", k + 1));
+        };
+        if bad.contains(&obj) {
+            return Some(format!("frame {} is damaged", k + 1));
+        }
+        match om {
+            Ok(om) if om.ino() == fm.ino() && om.dev() == fm.dev() => {}
+            // Stored frame replaced or gone: the clip's own link must still be a whole image.
+            _ if image_is_whole(&f) => {}
+            _ => return Some(format!("frame {} is damaged", k + 1)),
+        }
+    }
+    None
+}
