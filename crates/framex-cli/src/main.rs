@@ -7,15 +7,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use framex::{
-    CancelToken, Composition, ExtractOptions, ExtractionResult, FormatChoice, Progress, Rational,
-};
+use framex::{CancelToken, Composition, ExtractOptions, ExtractionResult, FormatChoice, Progress, Rational};
 
 const EXAMPLES: &str = "\
 Examples:
   framex probe clip.mp4
   framex extract comp.json --out frames
   framex extract comp.json --out frames --fps 30000/1001 --format png --json > result.json
+  framex extract comp.json --json           # frames stay in the store; see each clip's \"dir\"
+  framex cache stats
 
 Exit status: 0 every clip extracted, 1 some clips failed (or the run was cancelled),
 2 unusable input (bad manifest or arguments).";
@@ -35,12 +35,85 @@ enum FormatArg {
     Png,
 }
 
+#[derive(clap::Args)]
+struct CacheArgs {
+    /// Frame store folder, or "off" [default: $FRAMEX_CACHE_DIR, else ~/.cache/framex]
+    #[arg(long, value_name = "DIR|off", global = true)]
+    cache_dir: Option<String>,
+    /// Store size limit, e.g. 2G, 500M, 1073741824 [default: 2G]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, global = true)]
+    cache_max: Option<u64>,
+}
+
+impl CacheArgs {
+    /// The store folder to use, `None` when disabled.
+    fn dir(&self) -> Option<PathBuf> {
+        match &self.cache_dir {
+            Some(v) if framex::store::is_off(v) => None,
+            Some(v) => Some(PathBuf::from(v)),
+            None => framex::store::Store::default_dir(),
+        }
+    }
+
+    fn gc(&self) -> framex::store::gc::GcOptions {
+        let mut g = framex::store::gc::GcOptions::default();
+        if let Some(m) = self.cache_max {
+            g.max_bytes = m;
+        }
+        g
+    }
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_uppercase();
+    let t = t.strip_suffix("IB").or_else(|| t.strip_suffix('B')).unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('K') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('M') => (&t[..t.len() - 1], 1 << 20),
+        Some('G') => (&t[..t.len() - 1], 1 << 30),
+        Some('T') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    num.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .map(|v| (v * mult as f64) as u64)
+        .ok_or_else(|| format!("expected a size like 2G, 500M or a number of bytes, got {s:?}"))
+}
+
+#[derive(Subcommand)]
+enum CacheCommand {
+    /// Sources, stored frames, clip folders and real disk usage
+    Stats,
+    /// Sweep stale temporaries and evict least-recently-used sources down to --cache-max
+    Gc {
+        /// Also evict sources used within the last hour (never ones a running extraction holds)
+        #[arg(long)]
+        now: bool,
+    },
+    /// Remove everything no running extraction holds
+    Clear,
+    /// Re-check every stored frame and clip folder; --repair removes what is damaged
+    Verify {
+        #[arg(long)]
+        repair: bool,
+    },
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Print a source's metadata as JSON (no decoding; frame and keyframe counts from a packet scan)
     Probe {
         /// Video file
         file: PathBuf,
+    },
+    /// Inspect or maintain the frame store
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
     /// Extract every clip of a composition into frame files
     #[command(
@@ -50,9 +123,12 @@ Each clip folder appears only once complete; Ctrl-C stops promptly and leaves no
     Extract {
         /// Composition manifest (JSON, see README)
         composition: PathBuf,
-        /// Output folder
+        /// Output folder for OUT/<clipId>/frame_00001.jpg … (hard links into the store). Without it,
+        /// each clip's folder inside the store is reported in the result
         #[arg(long, short)]
-        out: PathBuf,
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        cache: CacheArgs,
         /// Output frame rate, overriding the manifest: a number or an exact "30000/1001"
         #[arg(long)]
         fps: Option<String>,
@@ -82,10 +158,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Probe { file } => match framex::probe(&file) {
             Ok(info) => {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&info).expect("metadata serialises")
-                );
+                println!("{}", serde_json::to_string_pretty(&info).expect("metadata serialises"));
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -93,9 +166,11 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::Cache { command, cache } => cache_command(command, &cache),
         Command::Extract {
             composition,
             out,
+            cache,
             fps,
             format,
             quality,
@@ -104,6 +179,10 @@ fn main() -> ExitCode {
             result,
             quiet,
         } => {
+            if out.is_none() && cache.dir().is_none() {
+                eprintln!("framex: with the cache off, --out is required (nowhere else to put frames)");
+                return ExitCode::from(2);
+            }
             let mut comp = match load(&composition) {
                 Ok(c) => c,
                 Err(msg) => {
@@ -115,9 +194,7 @@ fn main() -> ExitCode {
                 match Rational::parse_rate(&f) {
                     Some(r) => comp.fps = r,
                     None => {
-                        eprintln!(
-                            "framex: --fps: expected a positive number or \"num/den\", got {f:?}"
-                        );
+                        eprintln!("framex: --fps: expected a positive number or \"num/den\", got {f:?}");
                         return ExitCode::from(2);
                     }
                 }
@@ -146,7 +223,10 @@ fn main() -> ExitCode {
             }
             let show_progress = !quiet && std::io::stderr().is_terminal();
             let bar = show_progress.then(|| Arc::new(Bar::default()));
-            let mut opts = ExtractOptions::new(out);
+            let mut opts = ExtractOptions::new(".");
+            opts.out_dir = out;
+            opts.cache_dir = cache.dir();
+            opts.gc = cache.gc();
             opts.jobs = jobs.unwrap_or(0);
             opts.cancel = cancel;
             opts.progress = bar.clone().map(|b| b as Arc<dyn Progress>);
@@ -174,12 +254,7 @@ fn load(path: &std::path::Path) -> Result<Composition, String> {
     framex::read_manifest(path).map_err(|e| e.to_string())
 }
 
-fn report(
-    res: &ExtractionResult,
-    json: bool,
-    result_file: Option<&std::path::Path>,
-    quiet: bool,
-) -> ExitCode {
+fn report(res: &ExtractionResult, json: bool, result_file: Option<&std::path::Path>, quiet: bool) -> ExitCode {
     let text = serde_json::to_string_pretty(res).expect("result serialises");
     if json {
         println!("{text}");
@@ -189,25 +264,26 @@ fn report(
             eprintln!("framex: cannot write the result to {}: {e}", p.display());
         }
     }
+    for w in &res.warnings {
+        eprintln!("framex: warning: {w}");
+    }
     if !quiet {
         let secs = res.duration_ms / 1000.0;
         let b = &res.breakdown;
         eprintln!(
-            "framex: {} clip(s), {} frames in {:.2}s ({} decoded, {} encoded, {} linked)",
+            "framex: {} clip(s), {} frames in {:.2}s ({} decoded, {} encoded, {} linked, {} from the store; {}/{} clips cached)",
             res.clips.len(),
             res.total_frames,
             secs,
             b.frames_decoded,
             b.frames_encoded,
-            b.frames_linked
+            b.frames_linked,
+            b.frames_reused,
+            b.clip_hits,
+            res.clips.len()
         );
         for e in &res.errors {
-            eprintln!(
-                "framex: clip {:?} failed ({}): {}",
-                e.id,
-                e.kind.as_str(),
-                e.message
-            );
+            eprintln!("framex: clip {:?} failed ({}): {}", e.id, e.kind.as_str(), e.message);
         }
     }
     if res.success {
@@ -250,4 +326,40 @@ impl Progress for Bar {
             b.inc(n);
         }
     }
+}
+
+fn cache_command(command: CacheCommand, args: &CacheArgs) -> ExitCode {
+    use framex::store::{gc, Store};
+    let Some(dir) = args.dir() else {
+        eprintln!("framex: the cache is off (--cache-dir / FRAMEX_CACHE_DIR); nothing to do");
+        return ExitCode::from(2);
+    };
+    let store = match Store::open(&dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("framex: cannot open the cache folder {}: {e}", dir.display());
+            return ExitCode::from(1);
+        }
+    };
+    let print = |v: serde_json::Value| println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+    match command {
+        CacheCommand::Stats => print(serde_json::to_value(gc::stats(&store)).expect("json")),
+        CacheCommand::Gc { now } => {
+            let mut opts = args.gc();
+            if now {
+                opts.min_age = std::time::Duration::ZERO;
+            }
+            print(serde_json::to_value(gc::gc(&store, opts)).expect("json"))
+        }
+        CacheCommand::Clear => print(serde_json::to_value(gc::clear(&store)).expect("json")),
+        CacheCommand::Verify { repair } => {
+            let r = gc::verify(&store, repair);
+            let damaged = !r.damaged.is_empty();
+            print(serde_json::to_value(&r).expect("json"));
+            if damaged && !repair {
+                return ExitCode::from(1);
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }

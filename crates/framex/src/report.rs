@@ -128,6 +128,8 @@ pub struct ExtractionResult {
     pub success: bool,
     pub clips: Vec<ClipFrames>,
     pub errors: Vec<ClipError>,
+    /// Problems that did not fail any clip (e.g. an unwritable cache folder: ran uncached).
+    pub warnings: Vec<String>,
     pub total_frames: u64,
     pub duration_ms: f64,
     pub breakdown: Breakdown,
@@ -142,6 +144,7 @@ pub(crate) struct Counters {
     pub publish_ns: AtomicU64,
     pub frames_decoded: AtomicU64,
     pub frames_encoded: AtomicU64,
+    pub frames_reused: AtomicU64,
     pub frames_linked: AtomicU64,
     pub frames_substituted: AtomicU64,
     pub seeks: AtomicU64,
@@ -164,6 +167,7 @@ impl Counters {
         b.publish_ms = ms(&self.publish_ns);
         b.frames_decoded = n(&self.frames_decoded);
         b.frames_encoded = n(&self.frames_encoded);
+        b.frames_reused = n(&self.frames_reused);
         b.frames_linked = n(&self.frames_linked);
         b.frames_substituted = n(&self.frames_substituted);
         b.seeks = n(&self.seeks);

@@ -43,10 +43,7 @@ impl Rational {
     }
 
     pub fn from_int(v: i64) -> Rational {
-        Rational {
-            num: v as i128,
-            den: 1,
-        }
+        Rational { num: v as i128, den: 1 }
     }
 
     pub fn num(self) -> i128 {
@@ -130,9 +127,7 @@ impl Rational {
         if int_part.is_empty() && frac_part.is_empty() {
             return None;
         }
-        if !int_part.bytes().all(|b| b.is_ascii_digit())
-            || !frac_part.bytes().all(|b| b.is_ascii_digit())
-        {
+        if !int_part.bytes().all(|b| b.is_ascii_digit()) || !frac_part.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
         // value = 0.<int_part><frac_part> shifted: all digits as an integer times 10^(exp - frac_len)
@@ -192,10 +187,7 @@ impl From<i128> for Rational {
 
 impl From<i64> for Rational {
     fn from(v: i64) -> Rational {
-        Rational {
-            num: v as i128,
-            den: 1,
-        }
+        Rational { num: v as i128, den: 1 }
     }
 }
 
@@ -218,10 +210,7 @@ impl std::ops::Mul for Rational {
     fn mul(self, o: Rational) -> Rational {
         let g1 = gcd(self.num, o.den).max(1);
         let g2 = gcd(o.num, self.den).max(1);
-        Rational::new(
-            (self.num / g1) * (o.num / g2),
-            (self.den / g2) * (o.den / g1),
-        )
+        Rational::new((self.num / g1) * (o.num / g2), (self.den / g2) * (o.den / g1))
     }
 }
 
@@ -271,39 +260,21 @@ mod tests {
     #[test]
     fn decimal_parsing_is_exact_to_the_microsecond() {
         assert_eq!(Rational::parse_decimal("2.5"), Some(Rational::new(5, 2)));
-        assert_eq!(
-            Rational::parse_decimal("0.0000019"),
-            Some(Rational::new(1, 1_000_000))
-        );
-        assert_eq!(
-            Rational::parse_decimal("1e-6"),
-            Some(Rational::new(1, 1_000_000))
-        );
-        assert_eq!(
-            Rational::parse_decimal("-0.016"),
-            Some(Rational::new(-16, 1000))
-        );
+        assert_eq!(Rational::parse_decimal("0.0000019"), Some(Rational::new(1, 1_000_000)));
+        assert_eq!(Rational::parse_decimal("1e-6"), Some(Rational::new(1, 1_000_000)));
+        assert_eq!(Rational::parse_decimal("-0.016"), Some(Rational::new(-16, 1000)));
         assert_eq!(Rational::parse_decimal("3"), Some(Rational::from_int(3)));
         assert_eq!(Rational::parse_decimal(".5"), Some(Rational::new(1, 2)));
         assert_eq!(Rational::parse_decimal("abc"), None);
         assert_eq!(Rational::parse_decimal(""), None);
         // float noise: 0.1 + 0.2 prints as 0.30000000000000004 -> 0.3 at microsecond precision
-        assert_eq!(
-            Rational::from_f64_decimal(0.1 + 0.2),
-            Some(Rational::new(3, 10))
-        );
+        assert_eq!(Rational::from_f64_decimal(0.1 + 0.2), Some(Rational::new(3, 10)));
     }
 
     #[test]
     fn rates() {
-        assert_eq!(
-            Rational::parse_rate("30000/1001"),
-            Some(Rational::new(30000, 1001))
-        );
-        assert_eq!(
-            Rational::parse_rate("29.97"),
-            Some(Rational::new(2997, 100))
-        );
+        assert_eq!(Rational::parse_rate("30000/1001"), Some(Rational::new(30000, 1001)));
+        assert_eq!(Rational::parse_rate("29.97"), Some(Rational::new(2997, 100)));
         assert_eq!(Rational::parse_rate("0"), None);
         assert_eq!(Rational::parse_rate("1/0"), None);
         assert_eq!(Rational::parse_rate("-30"), None);

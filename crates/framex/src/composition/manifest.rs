@@ -39,13 +39,7 @@ pub fn read_manifest(path: &Path) -> Result<Composition, InputError> {
     })?;
     let base = path
         .parent()
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                p
-            }
-        })
+        .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
         .unwrap_or(Path::new("."));
     parse_manifest(&text, &path.display().to_string(), base)
 }
@@ -60,50 +54,33 @@ pub fn parse_manifest(text: &str, name: &str, base_dir: &Path) -> Result<Composi
         location: format!("{name}: {field}"),
         message,
     };
-    let obj = root.as_object().ok_or_else(|| {
-        err(
-            "(top level)",
-            "expected an object with \"fps\" and \"videos\"".into(),
-        )
-    })?;
+    let obj = root
+        .as_object()
+        .ok_or_else(|| err("(top level)", "expected an object with \"fps\" and \"videos\"".into()))?;
     reject_unknown(obj, TOP_FIELDS, "", &err)?;
 
     let fps = match obj.get("fps") {
         None | Some(Value::Null) => Rational::from_int(DEFAULT_FPS),
-        Some(v) => parse_fps_value(v).ok_or_else(|| {
-            err(
-                "fps",
-                format!("expected a positive number or \"num/den\", got {v}"),
-            )
-        })?,
+        Some(v) => parse_fps_value(v)
+            .ok_or_else(|| err("fps", format!("expected a positive number or \"num/den\", got {v}")))?,
     };
     let format = match obj.get("format") {
         None | Some(Value::Null) => FormatChoice::Auto,
-        Some(Value::String(s)) => FormatChoice::parse(s).ok_or_else(|| {
-            err(
-                "format",
-                format!("expected \"auto\", \"jpg\" or \"png\", got {s:?}"),
-            )
-        })?,
+        Some(Value::String(s)) => FormatChoice::parse(s)
+            .ok_or_else(|| err("format", format!("expected \"auto\", \"jpg\" or \"png\", got {s:?}")))?,
         Some(v) => return Err(err("format", format!("expected a string, got {v}"))),
     };
     let quality = match obj.get("quality") {
         None | Some(Value::Null) => DEFAULT_QUALITY,
         Some(v) => match v.as_u64() {
             Some(q @ 1..=100) => q as u8,
-            _ => {
-                return Err(err(
-                    "quality",
-                    format!("expected an integer from 1 to 100, got {v}"),
-                ))
-            }
+            _ => return Err(err("quality", format!("expected an integer from 1 to 100, got {v}"))),
         },
     };
     let timeline_end = match obj.get("timelineEnd") {
         None | Some(Value::Null) => None,
         Some(v) => {
-            let t = number(v)
-                .ok_or_else(|| err("timelineEnd", format!("expected a number, got {v}")))?;
+            let t = number(v).ok_or_else(|| err("timelineEnd", format!("expected a number, got {v}")))?;
             if t.is_negative() {
                 return Err(err("timelineEnd", "must not be negative".into()));
             }
@@ -112,18 +89,8 @@ pub fn parse_manifest(text: &str, name: &str, base_dir: &Path) -> Result<Composi
     };
     let videos = match obj.get("videos") {
         Some(Value::Array(a)) => a,
-        Some(v) => {
-            return Err(err(
-                "videos",
-                format!("expected an array of clips, got {v}"),
-            ))
-        }
-        None => {
-            return Err(err(
-                "videos",
-                "missing: list the clips under \"videos\"".into(),
-            ))
-        }
+        Some(v) => return Err(err("videos", format!("expected an array of clips, got {v}"))),
+        None => return Err(err("videos", "missing: list the clips under \"videos\"".into())),
     };
 
     let mut clips = Vec::with_capacity(videos.len());
@@ -131,10 +98,7 @@ pub fn parse_manifest(text: &str, name: &str, base_dir: &Path) -> Result<Composi
     for (i, v) in videos.iter().enumerate() {
         let clip = parse_clip(v, i, &err)?;
         if !ids.insert(clip.id.clone()) {
-            return Err(err(
-                &format!("videos[{i}].id"),
-                format!("duplicate id {:?}", clip.id),
-            ));
+            return Err(err(&format!("videos[{i}].id"), format!("duplicate id {:?}", clip.id)));
         }
         clips.push(clip);
     }
@@ -170,18 +134,11 @@ fn reject_unknown(
     Ok(())
 }
 
-fn parse_clip(
-    v: &Value,
-    i: usize,
-    err: &impl Fn(&str, String) -> InputError,
-) -> Result<ClipSpec, InputError> {
+fn parse_clip(v: &Value, i: usize, err: &impl Fn(&str, String) -> InputError) -> Result<ClipSpec, InputError> {
     let f = |name: &str| format!("videos[{i}].{name}");
-    let obj = v.as_object().ok_or_else(|| {
-        err(
-            &format!("videos[{i}]"),
-            format!("expected a clip object, got {v}"),
-        )
-    })?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| err(&format!("videos[{i}]"), format!("expected a clip object, got {v}")))?;
     reject_unknown(obj, CLIP_FIELDS, &format!("videos[{i}]."), err)?;
 
     let id = match obj.get("id") {
@@ -193,12 +150,7 @@ fn parse_clip(
     let src = match obj.get("src") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
         Some(Value::String(_)) => return Err(err(&f("src"), "must not be empty".into())),
-        Some(v) => {
-            return Err(err(
-                &f("src"),
-                format!("expected a path or URL string, got {v}"),
-            ))
-        }
+        Some(v) => return Err(err(&f("src"), format!("expected a path or URL string, got {v}"))),
         None => return Err(err(&f("src"), "missing: every clip needs a source".into())),
     };
     let time = |name: &str| -> Result<Option<Rational>, InputError> {
@@ -331,13 +283,8 @@ mod tests {
         let e = parse(r#"{"fps":0,"videos":[]}"#).unwrap_err();
         assert_eq!(e.location, "comp.json: fps");
         let e = parse(r#"{"videos":[{"src":"a.mp4","mediastart":1}]}"#).unwrap_err();
-        assert!(
-            e.message.contains("did you mean \"mediaStart\""),
-            "{}",
-            e.message
-        );
-        let e =
-            parse(r#"{"videos":[{"id":"a","src":"a.mp4"},{"id":"a","src":"b.mp4"}]}"#).unwrap_err();
+        assert!(e.message.contains("did you mean \"mediaStart\""), "{}", e.message);
+        let e = parse(r#"{"videos":[{"id":"a","src":"a.mp4"},{"id":"a","src":"b.mp4"}]}"#).unwrap_err();
         assert_eq!(e.location, "comp.json: videos[1].id");
         let e = parse(r#"{"videos":[{"id":"../x","src":"a.mp4"}]}"#).unwrap_err();
         assert_eq!(e.location, "comp.json: videos[0].id");

@@ -167,8 +167,7 @@ mod tests {
 
     #[test]
     fn preroll_and_timeline_end() {
-        let w =
-            resolve_window(&clip("-2", Some("3"), "1"), r("30"), Some(r("2")), r("10")).unwrap();
+        let w = resolve_window(&clip("-2", Some("3"), "1"), r("30"), Some(r("2")), r("10")).unwrap();
         assert_eq!(w.timeline_start, Rational::ZERO);
         assert_eq!(w.media_offset, r("3"));
         assert_eq!(w.frame_count, 60);

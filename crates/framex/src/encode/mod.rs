@@ -75,20 +75,13 @@ impl ImageEncoder {
             self.quality = quality as i32;
         }
         let (w, h) = px.dimensions();
-        let cap = turbojpeg::compressed_buf_len(w, h, turbojpeg::Subsamp::Sub2x2)
-            .map_err(|e| e.to_string())?;
+        let cap = turbojpeg::compressed_buf_len(w, h, turbojpeg::Subsamp::Sub2x2).map_err(|e| e.to_string())?;
         if self.buf.len() < cap {
             self.buf.resize(cap, 0);
         }
         let out = &mut self.buf[..];
         let n = match px {
-            Pixels::Yuv420 {
-                y,
-                u,
-                v,
-                width,
-                height,
-            } => {
+            Pixels::Yuv420 { y, u, v, width, height } => {
                 let cw = width.div_ceil(2);
                 let img = turbojpeg::YuvPlanesImage {
                     y_plane: *y,
@@ -103,22 +96,12 @@ impl ImageEncoder {
                 };
                 c.compress_yuv_planes_to_slice(&img, out)
             }
-            Pixels::Rgb {
-                data,
-                width,
-                height,
-            }
-            | Pixels::Rgba {
-                data,
-                width,
-                height,
-            } => {
+            Pixels::Rgb { data, width, height } | Pixels::Rgba { data, width, height } => {
                 let (format, bpp) = match px {
                     Pixels::Rgb { .. } => (turbojpeg::PixelFormat::RGB, 3),
                     _ => (turbojpeg::PixelFormat::RGBA, 4),
                 };
-                c.set_subsamp(turbojpeg::Subsamp::Sub2x2)
-                    .map_err(|e| e.to_string())?;
+                c.set_subsamp(turbojpeg::Subsamp::Sub2x2).map_err(|e| e.to_string())?;
                 let img = turbojpeg::Image {
                     pixels: *data,
                     width: *width,
@@ -136,28 +119,17 @@ impl ImageEncoder {
 
 fn png_encode(px: &Pixels, out: &mut Vec<u8>) -> Result<(), String> {
     let (data, width, height, color) = match px {
-        Pixels::Rgb {
-            data,
-            width,
-            height,
-        } => (*data, *width, *height, png::ColorType::Rgb),
-        Pixels::Rgba {
-            data,
-            width,
-            height,
-        } => (*data, *width, *height, png::ColorType::Rgba),
+        Pixels::Rgb { data, width, height } => (*data, *width, *height, png::ColorType::Rgb),
+        Pixels::Rgba { data, width, height } => (*data, *width, *height, png::ColorType::Rgba),
         Pixels::Yuv420 { .. } => return Err("PNG needs RGB pixels".into()),
     };
     let mut enc = png::Encoder::new(&mut *out, width as u32, height as u32);
     enc.set_color(color);
     enc.set_depth(png::BitDepth::Eight);
     enc.set_compression(png::Compression::Fast);
-    let mut w = enc
-        .write_header()
-        .map_err(|e| format!("PNG encoding failed: {e}"))?;
+    let mut w = enc.write_header().map_err(|e| format!("PNG encoding failed: {e}"))?;
     w.write_image_data(data)
         .map_err(|e| format!("PNG encoding failed: {e}"))?;
-    w.finish()
-        .map_err(|e| format!("PNG encoding failed: {e}"))?;
+    w.finish().map_err(|e| format!("PNG encoding failed: {e}"))?;
     Ok(())
 }

@@ -66,9 +66,7 @@ fn matrix_coeffs(space: ffi::AVColorSpace) -> Option<(f64, f64)> {
     use ffi::AVColorSpace::*;
     match space {
         AVCOL_SPC_BT709 => Some((0.2126, 0.0722)),
-        AVCOL_SPC_BT470BG | AVCOL_SPC_SMPTE170M | AVCOL_SPC_UNSPECIFIED | AVCOL_SPC_RESERVED => {
-            Some((0.299, 0.114))
-        }
+        AVCOL_SPC_BT470BG | AVCOL_SPC_SMPTE170M | AVCOL_SPC_UNSPECIFIED | AVCOL_SPC_RESERVED => Some((0.299, 0.114)),
         AVCOL_SPC_FCC => Some((0.30, 0.11)),
         AVCOL_SPC_SMPTE240M => Some((0.212, 0.087)),
         AVCOL_SPC_BT2020_NCL | AVCOL_SPC_BT2020_CL => Some((0.2627, 0.0593)),
@@ -79,8 +77,7 @@ fn matrix_coeffs(space: ffi::AVColorSpace) -> Option<(f64, f64)> {
 fn is_full_range(frame: &ff::frame::Video) -> bool {
     // SAFETY: reading plain fields of a decoded frame.
     let (range, fmt) = unsafe { ((*frame.as_ptr()).color_range, (*frame.as_ptr()).format) };
-    range == ffi::AVColorRange::AVCOL_RANGE_JPEG
-        || fmt == ffi::AVPixelFormat::AV_PIX_FMT_YUVJ420P as i32
+    range == ffi::AVColorRange::AVCOL_RANGE_JPEG || fmt == ffi::AVPixelFormat::AV_PIX_FMT_YUVJ420P as i32
 }
 
 fn color_space(frame: &ff::frame::Video) -> ffi::AVColorSpace {
@@ -207,12 +204,7 @@ fn fit(v: &mut Vec<u8>, n: usize) {
 impl Converter {
     /// Converts `frame` for `target`, rotated clockwise by `rotation` degrees; read the result
     /// with [`Converter::pixels`].
-    pub fn convert(
-        &mut self,
-        frame: &ff::frame::Video,
-        target: Target,
-        rotation: u32,
-    ) -> Result<(), String> {
+    pub fn convert(&mut self, frame: &ff::frame::Video, target: Target, rotation: u32) -> Result<(), String> {
         match target {
             Target::Jpeg => {
                 if !self.yuv420_fast(frame) {
@@ -260,11 +252,7 @@ impl Converter {
         let Some((kr, kb)) = matrix_coeffs(space) else {
             return false;
         };
-        if self
-            .yuv
-            .as_ref()
-            .is_none_or(|(s, f, _)| *s != space || *f != full)
-        {
+        if self.yuv.as_ref().is_none_or(|(s, f, _)| *s != space || *f != full) {
             self.yuv = Some((space, full, Box::new(YuvTransform::new(kr, kb, full))));
         }
         let t = &self.yuv.as_ref().expect("set above").2;
@@ -285,12 +273,8 @@ impl Converter {
                 for i in 0..cw {
                     let cb = t.c_lut[su[i] as usize] as i64;
                     let cr = t.c_lut[sv[i] as usize] as i64;
-                    du[i] = clamp_q16(
-                        ((t.cb_cb as i64 * cb + t.cb_cr as i64 * cr) >> 16) + (128 << 16),
-                    );
-                    dv[i] = clamp_q16(
-                        ((t.cr_cb as i64 * cb + t.cr_cr as i64 * cr) >> 16) + (128 << 16),
-                    );
+                    du[i] = clamp_q16(((t.cb_cb as i64 * cb + t.cb_cr as i64 * cr) >> 16) + (128 << 16));
+                    dv[i] = clamp_q16(((t.cr_cb as i64 * cb + t.cr_cr as i64 * cr) >> 16) + (128 << 16));
                 }
             }
             for r in 0..h {
@@ -309,12 +293,10 @@ impl Converter {
         } else {
             // BT.601 family: each plane is an independent 256-entry table lookup.
             let ylut: [u8; 256] = std::array::from_fn(|i| clamp_q16(t.y_lut[i] as i64));
-            let cb_lut: [u8; 256] = std::array::from_fn(|i| {
-                clamp_q16(((t.cb_cb as i64 * t.c_lut[i] as i64) >> 16) + (128 << 16))
-            });
-            let cr_lut: [u8; 256] = std::array::from_fn(|i| {
-                clamp_q16(((t.cr_cr as i64 * t.c_lut[i] as i64) >> 16) + (128 << 16))
-            });
+            let cb_lut: [u8; 256] =
+                std::array::from_fn(|i| clamp_q16(((t.cb_cb as i64 * t.c_lut[i] as i64) >> 16) + (128 << 16)));
+            let cr_lut: [u8; 256] =
+                std::array::from_fn(|i| clamp_q16(((t.cr_cr as i64 * t.c_lut[i] as i64) >> 16) + (128 << 16)));
             let map = |dst: &mut [u8], src: &[u8], stride: usize, pw: usize, lut: &[u8; 256]| {
                 for (drow, srow) in dst.chunks_exact_mut(pw).zip(src.chunks(stride)) {
                     for (d, s) in drow.iter_mut().zip(&srow[..pw]) {
@@ -368,22 +350,14 @@ impl Converter {
                     return Err(format!("cannot convert pixel format {:?}", frame.format()));
                 }
                 let spc = match space {
-                    ffi::AVColorSpace::AVCOL_SPC_UNSPECIFIED
-                    | ffi::AVColorSpace::AVCOL_SPC_RESERVED => ffi::SWS_CS_DEFAULT,
+                    ffi::AVColorSpace::AVCOL_SPC_UNSPECIFIED | ffi::AVColorSpace::AVCOL_SPC_RESERVED => {
+                        ffi::SWS_CS_DEFAULT
+                    }
                     s => s as i32,
                 };
                 let inv = ffi::sws_getCoefficients(spc);
                 let fwd = ffi::sws_getCoefficients(ffi::SWS_CS_DEFAULT);
-                ffi::sws_setColorspaceDetails(
-                    self.sws,
-                    inv,
-                    full as i32,
-                    fwd,
-                    1,
-                    0,
-                    1 << 16,
-                    1 << 16,
-                );
+                ffi::sws_setColorspaceDetails(self.sws, inv, full as i32, fwd, 1, 0, 1 << 16, 1 << 16);
             }
             self.sws_key = Some(key);
         }
@@ -503,17 +477,13 @@ mod tests {
         // Pure 709 red (R=1,G=0,B=0) in limited range: Y=63, Cb=102, Cr=240. In BT.601 full
         // range red is Y=76, Cb=85, Cr=255.
         let y = clamp_q16(
-            t.y_lut[63] as i64
-                + ((t.y_cb as i64 * t.c_lut[102] as i64 + t.y_cr as i64 * t.c_lut[240] as i64)
-                    >> 16),
+            t.y_lut[63] as i64 + ((t.y_cb as i64 * t.c_lut[102] as i64 + t.y_cr as i64 * t.c_lut[240] as i64) >> 16),
         );
         let cb = clamp_q16(
-            ((t.cb_cb as i64 * t.c_lut[102] as i64 + t.cb_cr as i64 * t.c_lut[240] as i64) >> 16)
-                + (128 << 16),
+            ((t.cb_cb as i64 * t.c_lut[102] as i64 + t.cb_cr as i64 * t.c_lut[240] as i64) >> 16) + (128 << 16),
         );
         let cr = clamp_q16(
-            ((t.cr_cb as i64 * t.c_lut[102] as i64 + t.cr_cr as i64 * t.c_lut[240] as i64) >> 16)
-                + (128 << 16),
+            ((t.cr_cb as i64 * t.c_lut[102] as i64 + t.cr_cr as i64 * t.c_lut[240] as i64) >> 16) + (128 << 16),
         );
         assert!((y as i32 - 76).abs() <= 2, "y {y}");
         assert!((cb as i32 - 85).abs() <= 2, "cb {cb}");

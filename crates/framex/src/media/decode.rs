@@ -134,14 +134,24 @@ fn sweep(
     let mut fell_back = false;
     let mut packet = ff::Packet::empty();
 
-    // Hands out every needed frame up to decoded frame `idx`.
-    let mut emit = |idx: usize, f: &ff::frame::Video, next: &mut usize, stats: &mut DecodeStats| {
+    // Hands out every needed frame up to decoded frame `idx`. A needed frame the decoder never
+    // produced (corrupt data) shows what a player would: the previous decodable frame, held;
+    // only when there is none (start of the sweep) the next one.
+    let mut emit = |idx: usize,
+                    f: &ff::frame::Video,
+                    prev: Option<&(usize, ff::frame::Video)>,
+                    next: &mut usize,
+                    stats: &mut DecodeStats| {
         while *next < needed.len() && needed[*next] <= idx {
+            let mut picture = f;
             if needed[*next] < idx {
                 stats.substituted += 1;
+                if let Some((_, held)) = prev.filter(|p| p.0 < needed[*next]) {
+                    picture = held;
+                }
             }
             let w = Instant::now();
-            let d = deliver(needed[*next], f);
+            let d = deliver(needed[*next], picture);
             stats.waiting += w.elapsed();
             if let Delivery::Stop = d {
                 return false;
@@ -159,6 +169,7 @@ fn sweep(
             if !positioned || (kf.pos as i64) > last_sent + 1 {
                 seek(src, kf)?;
                 decoder.flush();
+                last = None;
                 if kf.pos > 0 {
                     stats.seeks += 1;
                 }
@@ -211,7 +222,7 @@ fn sweep(
                 .timestamp()
                 .and_then(|t| src.index.frame_for_pts(t))
                 .unwrap_or_else(|| last.as_ref().map_or(0, |l| l.0 + 1));
-            if !emit(idx, &frame, &mut next, stats) {
+            if !emit(idx, &frame, last.as_ref(), &mut next, stats) {
                 break 'sweep;
             }
             last = Some((idx, frame.clone()));
@@ -226,7 +237,7 @@ fn sweep(
                 .timestamp()
                 .and_then(|t| src.index.frame_for_pts(t))
                 .unwrap_or_else(|| last.as_ref().map_or(0, |l| l.0 + 1));
-            if !emit(idx, &frame, &mut next, stats) {
+            if !emit(idx, &frame, last.as_ref(), &mut next, stats) {
                 break;
             }
             last = Some((idx, frame.clone()));
@@ -240,13 +251,9 @@ fn sweep(
         // data): hold the last decodable frame, as a player would.
         match last {
             Some((_, f)) => {
-                let _ = emit(usize::MAX, &f, &mut next, stats);
+                let _ = emit(usize::MAX, &f, None, &mut next, stats);
             }
-            None => {
-                return Err(MediaError::Decode(
-                    "no frame of the video could be decoded".into(),
-                ))
-            }
+            None => return Err(MediaError::Decode("no frame of the video could be decoded".into())),
         }
     }
     Ok(())

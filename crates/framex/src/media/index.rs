@@ -77,11 +77,7 @@ impl FrameIndex {
                 }
             }
         }
-        let mut by_pts: Vec<(i64, u32)> = packets
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.pts, i as u32))
-            .collect();
+        let mut by_pts: Vec<(i64, u32)> = packets.iter().enumerate().map(|(i, p)| (p.pts, i as u32)).collect();
         by_pts.sort_unstable();
 
         // Duration of the last frame: its packet duration, else the typical interval, else 1/rate.
@@ -164,8 +160,7 @@ impl FrameIndex {
     /// The frame whose pts is `pts`, or the latest one before it (decoders can disagree by a tick).
     pub fn frame_for_pts(&self, pts: i64) -> Option<usize> {
         let n = self.pts.partition_point(|&p| p <= pts);
-        n.checked_sub(1)
-            .or(if self.pts.is_empty() { None } else { Some(0) })
+        n.checked_sub(1).or(if self.pts.is_empty() { None } else { Some(0) })
     }
 
     /// Decode position of frame `i`'s packet.
@@ -244,31 +239,18 @@ mod tests {
     #[test]
     fn held_frames_at_a_higher_output_rate() {
         // 24 fps source, mp4-style time base 1/12288 (512 ticks a frame), sampled at 30 fps.
-        let idx = FrameIndex::build(
-            &cfr(48, 512, 12),
-            Rational::new(1, 12288),
-            Rational::ZERO,
-            None,
-        );
+        let idx = FrameIndex::build(&cfr(48, 512, 12), Rational::new(1, 12288), Rational::ZERO, None);
         let fps = Rational::from_int(30);
         let tol = idx.tolerance(fps);
         for k in 0..60i128 {
-            assert_eq!(
-                idx.frame_at(Rational::new(k, 30), tol),
-                Some((k * 24 / 30) as usize)
-            );
+            assert_eq!(idx.frame_at(Rational::new(k, 30), tol), Some((k * 24 / 30) as usize));
         }
         assert_eq!(idx.end(), Rational::from_int(2));
     }
 
     #[test]
     fn keyframes_and_vfr() {
-        let idx = FrameIndex::build(
-            &cfr(30, 100, 10),
-            Rational::new(1, 1000),
-            Rational::ZERO,
-            None,
-        );
+        let idx = FrameIndex::build(&cfr(30, 100, 10), Rational::new(1, 1000), Rational::ZERO, None);
         assert_eq!(idx.keyframe_for(15).unwrap().pos, 10);
         assert_eq!(idx.keyframe_for(9).unwrap().pos, 0);
         assert!(!idx.is_vfr());
@@ -280,9 +262,6 @@ mod tests {
         let idx = FrameIndex::build(&pk, Rational::new(1, 1000), Rational::ZERO, None);
         assert!(idx.is_vfr());
         // held through the gap: media time 1.5 s shows frame 9 (pts 0.9 s)
-        assert_eq!(
-            idx.frame_at(Rational::new(3, 2), Rational::new(1, 1000)),
-            Some(9)
-        );
+        assert_eq!(idx.frame_at(Rational::new(3, 2), Rational::new(1, 1000)), Some(9));
     }
 }

@@ -96,31 +96,19 @@ impl Source {
             _ => MediaError::Invalid(format!("{}: {e}", path.display())),
         })?;
         if meta.is_dir() {
-            return Err(MediaError::Invalid(format!(
-                "{} is a directory",
-                path.display()
-            )));
+            return Err(MediaError::Invalid(format!("{} is a directory", path.display())));
         }
         if meta.len() == 0 {
-            return Err(MediaError::Invalid(format!(
-                "{} is empty (0 bytes)",
-                path.display()
-            )));
+            return Err(MediaError::Invalid(format!("{} is empty (0 bytes)", path.display())));
         }
         let flag = cancel.clone();
-        let mut input =
-            ff::format::input_with_interrupt(path, move || flag.load(Ordering::Relaxed)).map_err(
-                |e| {
-                    if cancel.load(Ordering::Relaxed) {
-                        MediaError::Cancelled
-                    } else {
-                        MediaError::Invalid(format!(
-                            "{}: cannot read as a media file ({e})",
-                            path.display()
-                        ))
-                    }
-                },
-            )?;
+        let mut input = ff::format::input_with_interrupt(path, move || flag.load(Ordering::Relaxed)).map_err(|e| {
+            if cancel.load(Ordering::Relaxed) {
+                MediaError::Cancelled
+            } else {
+                MediaError::Invalid(format!("{}: cannot read as a media file ({e})", path.display()))
+            }
+        })?;
         let stream = input
             .streams()
             .best(ff::media::Type::Video)
@@ -165,8 +153,7 @@ impl Source {
             )));
         }
         // SAFETY: plain lookups of static name tables; the format value came from FFmpeg itself.
-        let pix_fmt: ffi::AVPixelFormat =
-            unsafe { std::mem::transmute::<i32, ffi::AVPixelFormat>(format) };
+        let pix_fmt: ffi::AVPixelFormat = unsafe { std::mem::transmute::<i32, ffi::AVPixelFormat>(format) };
         let (codec, pixel_format_name, color, pix_has_alpha) = unsafe {
             let desc = ffi::av_pix_fmt_desc_get(pix_fmt);
             let alpha = !desc.is_null() && ((*desc).flags & ffi::AV_PIX_FMT_FLAG_ALPHA as u64) != 0;

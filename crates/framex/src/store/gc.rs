@@ -28,7 +28,10 @@ pub struct GcOptions {
 
 impl Default for GcOptions {
     fn default() -> Self {
-        GcOptions { max_bytes: DEFAULT_MAX_BYTES, min_age: DEFAULT_MIN_AGE }
+        GcOptions {
+            max_bytes: DEFAULT_MAX_BYTES,
+            min_age: DEFAULT_MIN_AGE,
+        }
     }
 }
 
@@ -89,7 +92,9 @@ struct SourceUsage {
 fn sources(store: &Store) -> Vec<SourceUsage> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
-    let Ok(rd) = fs::read_dir(store.root().join("src")) else { return out };
+    let Ok(rd) = fs::read_dir(store.root().join("src")) else {
+        return out;
+    };
     for e in rd.flatten() {
         let key = e.file_name().to_string_lossy().into_owned();
         let dir = e.path();
@@ -105,7 +110,11 @@ fn sources(store: &Store) -> Vec<SourceUsage> {
             .filter_map(|c| fs::metadata(c.path().join(".complete")).and_then(|m| m.modified()).ok())
             .max()
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        out.push(SourceUsage { key, bytes: tree_usage(&dir, &mut seen), last_used: last_used.max(clip_used) });
+        out.push(SourceUsage {
+            key,
+            bytes: tree_usage(&dir, &mut seen),
+            last_used: last_used.max(clip_used),
+        });
     }
     out
 }
@@ -113,7 +122,9 @@ fn sources(store: &Store) -> Vec<SourceUsage> {
 /// Removes temporaries whose process is gone and that are older than a few minutes.
 fn sweep_temps(store: &Store) -> u64 {
     let mut cleared = 0;
-    let Ok(rd) = fs::read_dir(store.root().join("tmp")) else { return 0 };
+    let Ok(rd) = fs::read_dir(store.root().join("tmp")) else {
+        return 0;
+    };
     let now = SystemTime::now();
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -126,7 +137,11 @@ fn sweep_temps(store: &Store) -> u64 {
             .unwrap_or(true);
         if !alive || (old && pid.is_none()) {
             let p = e.path();
-            let ok = if p.is_dir() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+            let ok = if p.is_dir() {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
             if ok.is_ok() {
                 cleared += 1;
             }
@@ -137,7 +152,12 @@ fn sweep_temps(store: &Store) -> u64 {
 
 /// Evicts one source if nobody holds it: returns the bytes it used, or `None` if in use.
 fn evict(store: &Store, key: &str) -> Option<()> {
-    let lock = File::options().create(true).truncate(false).write(true).open(store.root().join("locks").join(key)).ok()?;
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(store.root().join("locks").join(key))
+        .ok()?;
     lock.try_lock().ok()?;
     let trash = store.temp_path("evict");
     fs::rename(store.root().join("src").join(key), &trash).ok()?;
@@ -159,7 +179,10 @@ pub fn sweep_due(store: &Store, wrote: bool) -> bool {
 /// `max_bytes`, skipping sources locked by a running extraction or used within `min_age`.
 pub fn gc(store: &Store, opts: GcOptions) -> GcReport {
     let _ = File::create(store.root().join("last-gc"));
-    let mut report = GcReport { temps_cleared: sweep_temps(store), ..Default::default() };
+    let mut report = GcReport {
+        temps_cleared: sweep_temps(store),
+        ..Default::default()
+    };
     let mut srcs = sources(store);
     let total: u64 = srcs.iter().map(|s| s.bytes).sum();
     report.bytes_before = total;
@@ -185,7 +208,10 @@ pub fn gc(store: &Store, opts: GcOptions) -> GcReport {
 
 /// Counts sources, stored frames, clip folders and real bytes.
 pub fn stats(store: &Store) -> StoreStats {
-    let mut st = StoreStats { root: store.root().to_path_buf(), ..Default::default() };
+    let mut st = StoreStats {
+        root: store.root().to_path_buf(),
+        ..Default::default()
+    };
     let mut seen = HashSet::new();
     st.bytes = tree_usage(store.root(), &mut seen);
     for e in fs::read_dir(store.root().join("src")).into_iter().flatten().flatten() {
@@ -193,14 +219,22 @@ pub fn stats(store: &Store) -> StoreStats {
         for v in fs::read_dir(e.path().join("frames")).into_iter().flatten().flatten() {
             st.frames += fs::read_dir(v.path()).map(|r| r.count() as u64).unwrap_or(0);
         }
-        st.clips += fs::read_dir(e.path().join("clips")).map(|r| r.count() as u64).unwrap_or(0);
+        st.clips += fs::read_dir(e.path().join("clips"))
+            .map(|r| r.count() as u64)
+            .unwrap_or(0);
     }
     st
 }
 
 /// Evicts every source not locked by a running extraction, and stale temporaries.
 pub fn clear(store: &Store) -> GcReport {
-    gc(store, GcOptions { max_bytes: 0, min_age: Duration::ZERO })
+    gc(
+        store,
+        GcOptions {
+            max_bytes: 0,
+            min_age: Duration::ZERO,
+        },
+    )
 }
 
 /// A stored image is whole: JPEG from SOI to EOI, PNG from signature to IEND.
@@ -254,7 +288,10 @@ pub fn verify(store: &Store, repair: bool) -> VerifyReport {
 }
 
 fn check_clip(dir: &Path, src_dir: &Path, bad: &HashSet<PathBuf>) -> Option<String> {
-    let rec: ClipRecord = match fs::read(dir.join(".complete")).ok().and_then(|t| serde_json::from_slice(&t).ok()) {
+    let rec: ClipRecord = match fs::read(dir.join(".complete"))
+        .ok()
+        .and_then(|t| serde_json::from_slice(&t).ok())
+    {
         Some(r) => r,
         None => return Some("missing or unreadable .complete record".into()),
     };
@@ -263,7 +300,10 @@ fn check_clip(dir: &Path, src_dir: &Path, bad: &HashSet<PathBuf>) -> Option<Stri
     }
     for (k, pts) in rec.pts.iter().enumerate() {
         let f = dir.join(crate::frame_file_name(k as u64, &rec.ext));
-        let obj = src_dir.join("frames").join(&rec.variant).join(format!("{pts}.{}", rec.ext));
+        let obj = src_dir
+            .join("frames")
+            .join(&rec.variant)
+            .join(format!("{pts}.{}", rec.ext));
         let (Ok(fm), om) = (fs::metadata(&f), fs::metadata(&obj)) else {
             return Some(format!("frame {} is missing", k + 1));
         };

@@ -74,7 +74,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = dir.join(format!(
         ".tmp-{}-{}",
         std::process::id(),
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     ));
     let mut f = File::create(&tmp)?;
     f.write_all(bytes)?;
@@ -108,7 +110,10 @@ impl Store {
         for sub in ["ids", "src", "locks", "tmp"] {
             fs::create_dir_all(root.join(sub))?;
         }
-        let store = Store { root: fs::canonicalize(&root)?, seq: AtomicU64::new(0) };
+        let store = Store {
+            root: fs::canonicalize(&root)?,
+            seq: AtomicU64::new(0),
+        };
         // Prove it is writable now rather than failing mid-run.
         let probe = store.temp_path("probe");
         File::create(&probe)?;
@@ -145,7 +150,10 @@ impl Store {
             m.ctime(),
             m.ctime_nsec()
         );
-        let id_path = self.root.join("ids").join(hex(&blake3::hash(identity.as_bytes()).as_bytes()[..16]));
+        let id_path = self
+            .root
+            .join("ids")
+            .join(hex(&blake3::hash(identity.as_bytes()).as_bytes()[..16]));
         if let Ok(s) = fs::read_to_string(&id_path) {
             let s = s.trim();
             if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -162,7 +170,11 @@ impl Store {
     /// Takes a shared lock on a source for as long as the returned guard lives, and marks the
     /// source used now (the LRU clock).
     pub fn lock_source(&self, key: &SourceKey) -> io::Result<SourceLock> {
-        let file = File::options().create(true).truncate(false).write(true).open(self.root.join("locks").join(&key.0))?;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.root.join("locks").join(&key.0))?;
         file.lock_shared()?;
         let dir = self.src_dir(key);
         fs::create_dir_all(&dir)?;
@@ -198,7 +210,9 @@ impl Store {
     /// The stored frames of one variant (one directory read, not a stat per frame).
     pub fn existing_frames(&self, key: &SourceKey, variant: &str, ext: &str) -> HashSet<i64> {
         let mut set = HashSet::new();
-        let Ok(rd) = fs::read_dir(self.frames_dir(key, variant)) else { return set };
+        let Ok(rd) = fs::read_dir(self.frames_dir(key, variant)) else {
+            return set;
+        };
         let suffix = format!(".{ext}");
         for e in rd.flatten() {
             let name = e.file_name();
@@ -243,7 +257,13 @@ impl Store {
 
     /// Publishes a filled staging folder as a complete clip. If another process published the
     /// same clip first, its folder wins and ours is removed.
-    pub fn publish_clip(&self, staging: &Path, key: &SourceKey, clip_key: &str, rec: &ClipRecord) -> io::Result<PathBuf> {
+    pub fn publish_clip(
+        &self,
+        staging: &Path,
+        key: &SourceKey,
+        clip_key: &str,
+        rec: &ClipRecord,
+    ) -> io::Result<PathBuf> {
         let text = serde_json::to_vec(rec).map_err(io::Error::other)?;
         write_atomic(&staging.join(".complete"), &text)?;
         let dest = self.clip_dir(key, clip_key);

@@ -1,0 +1,221 @@
+//! Where frames land: clip staging folders, publication (store clip folder and/or `OUT/<id>`),
+//! and materialising a stored clip into an output folder with hard links.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use crate::report::{ClipError, Counters, ErrorKind};
+use crate::store::{ClipRecord, SourceKey, Store};
+
+/// `frame_00001.jpg` for output frame `k = 0`.
+pub fn frame_file_name(k: u64, ext: &str) -> String {
+    format!("frame_{:05}.{ext}", k + 1)
+}
+
+/// Where a clip is published in the store.
+pub(crate) struct StoreTarget {
+    pub source: SourceKey,
+    pub clip_key: String,
+    pub record: ClipRecord,
+}
+
+/// One clip's output bookkeeping during a run.
+pub(crate) struct ClipState {
+    pub id: String,
+    pub ext: &'static str,
+    /// Folder the frames are linked into while the clip is being produced.
+    pub staging: PathBuf,
+    /// `OUT/<id>`, when an output folder was asked for.
+    pub out_final: Option<PathBuf>,
+    pub store: Option<StoreTarget>,
+    pub remaining: AtomicU64,
+    pub failure: OnceLock<ClipError>,
+    pub published: AtomicBool,
+    /// The folder the result points at once published.
+    pub dir: OnceLock<PathBuf>,
+    pub cached: AtomicBool,
+}
+
+impl ClipState {
+    pub fn new(id: &str) -> ClipState {
+        ClipState {
+            id: id.to_string(),
+            ext: "jpg",
+            staging: PathBuf::new(),
+            out_final: None,
+            store: None,
+            remaining: AtomicU64::new(0),
+            failure: OnceLock::new(),
+            published: AtomicBool::new(false),
+            dir: OnceLock::new(),
+            cached: AtomicBool::new(false),
+        }
+    }
+
+    pub fn frame_path(&self, k: u64) -> PathBuf {
+        self.staging.join(frame_file_name(k, self.ext))
+    }
+
+    pub fn fail(&self, kind: ErrorKind, message: impl Into<String>) {
+        let _ = self.failure.set(ClipError::new(&self.id, kind, message));
+    }
+
+    pub fn failed(&self) -> bool {
+        self.failure.get().is_some()
+    }
+
+    pub fn is_published(&self) -> bool {
+        self.published.load(Ordering::Acquire)
+    }
+}
+
+/// The staging folder for a clip produced straight into `OUT/`.
+pub(crate) fn out_staging(out: &Path, id: &str) -> PathBuf {
+    out.join(format!(".framex-{}-{id}.partial", std::process::id()))
+}
+
+/// Removes staging folders left in `out` by framex processes that no longer run.
+pub(crate) fn sweep_stale_staging(out: &Path) -> u64 {
+    let mut cleared = 0;
+    let Ok(rd) = std::fs::read_dir(out) else { return 0 };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(".framex-") else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+            && std::fs::remove_dir_all(e.path()).is_ok()
+        {
+            cleared += 1;
+        }
+    }
+    cleared
+}
+
+/// Links (or, across filesystems, copies) `from` to `to`, counting copies.
+pub(crate) fn link_or_copy(from: &Path, to: &Path, counters: &Counters) -> std::io::Result<()> {
+    match std::fs::hard_link(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+            std::fs::remove_file(to)?;
+            std::fs::hard_link(from, to)
+        }
+        Err(_) => {
+            Counters::add(&counters.cross_fs_copies, 1);
+            std::fs::copy(from, to).map(|_| ())
+        }
+    }
+}
+
+/// Moves a finished folder to its final name, replacing an older one atomically.
+fn replace_dir(staging: &Path, dest: &Path) -> std::io::Result<()> {
+    if dest.exists() {
+        exchange(staging, dest)?;
+        // After the exchange the staging path holds the previous folder.
+        let _ = std::fs::remove_dir_all(staging);
+        Ok(())
+    } else {
+        std::fs::rename(staging, dest)
+    }
+}
+
+/// Builds `OUT/<id>` from a complete clip folder with hard links, then publishes it whole.
+pub(crate) fn materialize(
+    src_dir: &Path,
+    dest: &Path,
+    frames: u64,
+    ext: &str,
+    counters: &Counters,
+) -> std::io::Result<()> {
+    let out = dest.parent().unwrap_or(Path::new("."));
+    let id = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let staging = out_staging(out, &id);
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging)?;
+    let r = (|| {
+        for k in 0..frames {
+            let name = frame_file_name(k, ext);
+            link_or_copy(&src_dir.join(&name), &staging.join(&name), counters)?;
+        }
+        replace_dir(&staging, dest)
+    })();
+    if r.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    r
+}
+
+/// Publishes a clip whose last frame is on disk: into the store (when it has a store target)
+/// and/or to `OUT/<id>`. Called exactly once per clip, by whoever wrote its last frame.
+pub(crate) fn publish(st: &ClipState, store: Option<&Store>, counters: &Counters, cancelled: bool) {
+    if st.failed() || cancelled {
+        return;
+    }
+    let t = Instant::now();
+    let r = match (&st.store, store) {
+        (Some(target), Some(store)) => store
+            .publish_clip(&st.staging, &target.source, &target.clip_key, &target.record)
+            .and_then(|dir| match &st.out_final {
+                Some(out) => materialize(&dir, out, target.record.frames, st.ext, counters).map(|_| out.clone()),
+                None => Ok(dir),
+            }),
+        _ => match &st.out_final {
+            Some(out) => replace_dir(&st.staging, out).map(|_| out.clone()),
+            None => Err(std::io::Error::other("no output folder and no store")),
+        },
+    };
+    match r {
+        Ok(dir) => {
+            let _ = st.dir.set(dir);
+            st.published.store(true, Ordering::Release);
+        }
+        Err(e) => {
+            Counters::add(&counters.publish_failures, 1);
+            let _ = std::fs::remove_dir_all(&st.staging);
+            st.fail(ErrorKind::OutputFailed, format!("cannot publish clip {:?}: {e}", st.id));
+        }
+    }
+    Counters::add(&counters.publish_ns, t.elapsed().as_nanos() as u64);
+}
+
+/// Atomically swaps two paths (Linux `renameat2(RENAME_EXCHANGE)`).
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let ca = std::ffi::CString::new(a.as_os_str().as_bytes())?;
+    let cb = std::ffi::CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: both are valid NUL-terminated paths; renameat2 does not retain them.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_names_are_one_based() {
+        assert_eq!(frame_file_name(0, "jpg"), "frame_00001.jpg");
+        assert_eq!(frame_file_name(99_999, "png"), "frame_100000.png");
+    }
+}

@@ -1,0 +1,235 @@
+//! Decode threads feeding a bounded queue drained by convert/encode workers.
+//!
+//! One decode thread per source (up to `jobs` at once) sweeps the source's needed frames; every
+//! decoded picture (reference-counted, not copied) goes into a queue of `2 × jobs` entries; each
+//! worker converts it once per pixel layout, encodes once per variant, stores the bytes once and
+//! links every output slot to them. Memory is bounded by the queue, not by clip length.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use crossbeam_channel::bounded;
+use ffmpeg_next as ff;
+
+use super::output::{link_or_copy, publish, ClipState};
+use super::CancelToken;
+use crate::encode::{ImageEncoder, Variant};
+use crate::media::convert::{Converter, Target};
+use crate::media::decode::{decode_frames, Delivery};
+use crate::media::{MediaError, Source};
+use crate::report::{Counters, ErrorKind};
+use crate::run::Progress;
+use crate::store::Store;
+
+/// One encode of one decoded frame: its variant, where the encoded bytes are kept (a store
+/// object; `None` = the first slot's file), and the output slots `(clip, k)` it fills.
+pub(crate) struct Output {
+    pub variant: Variant,
+    pub object: Option<PathBuf>,
+    pub slots: Vec<(usize, u64)>,
+}
+
+/// What one source must produce: the sorted frame numbers to decode and, for each, its outputs.
+pub(crate) struct SourcePlan {
+    pub source: Source,
+    pub needed: Vec<usize>,
+    pub outputs: Vec<Vec<Output>>,
+    pub clips: Vec<usize>,
+}
+
+struct Job {
+    frame: ff::frame::Video,
+    rotation: u32,
+    outputs: Vec<Output>,
+}
+
+/// State every pipeline thread reads.
+pub(crate) struct Shared<'a> {
+    pub clips: &'a [ClipState],
+    pub counters: &'a Counters,
+    pub cancel: &'a CancelToken,
+    pub progress: Option<&'a dyn Progress>,
+    pub store: Option<&'a Store>,
+}
+
+impl Shared<'_> {
+    /// One more frame of clip `c` is on disk; publish the clip when it was the last.
+    pub fn done_slot(&self, c: usize) {
+        if let Some(p) = self.progress {
+            p.wrote(1);
+        }
+        if self.clips[c]
+            .remaining
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
+            publish(&self.clips[c], self.store, self.counters, self.cancel.is_cancelled());
+        }
+    }
+
+    /// Links every slot to an already-written file, then marks them done. All links come before
+    /// any slot is marked: marking a clip's last slot publishes (moves) its folder.
+    pub fn fill_slots(&self, from: &std::path::Path, slots: &[(usize, u64)]) {
+        let mut written = Vec::with_capacity(slots.len());
+        for &(c, k) in slots {
+            let path = self.clips[c].frame_path(k);
+            if path == from {
+                written.push(c);
+                continue;
+            }
+            match link_or_copy(from, &path, self.counters) {
+                Ok(()) => written.push(c),
+                Err(e) => self.clips[c].fail(ErrorKind::OutputFailed, format!("cannot write {}: {e}", path.display())),
+            }
+        }
+        for c in written {
+            self.done_slot(c);
+        }
+    }
+}
+
+pub(crate) fn run_pipeline(plans: Vec<SourcePlan>, jobs: usize, shared: &Shared<'_>) {
+    if plans.is_empty() {
+        return;
+    }
+    let concurrent = plans.len().min(jobs).max(1);
+    let decoder_threads = (jobs / concurrent).max(1);
+    let (tx, rx) = bounded::<Job>(jobs * 2);
+    let queue = Mutex::new(plans);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            let rx = rx.clone();
+            scope.spawn(move || worker(rx, shared));
+        }
+        drop(rx);
+        for _ in 0..concurrent {
+            let tx = tx.clone();
+            let queue = &queue;
+            scope.spawn(move || loop {
+                let Some(plan) = queue.lock().expect("plan queue").pop() else {
+                    break;
+                };
+                decode_source(plan, decoder_threads, &tx, shared);
+            });
+        }
+        drop(tx);
+    });
+}
+
+fn decode_source(mut plan: SourcePlan, threads: usize, tx: &crossbeam_channel::Sender<Job>, shared: &Shared<'_>) {
+    let rotation = plan.source.info.rotation;
+    let mut cursor = 0usize;
+    let needed = std::mem::take(&mut plan.needed);
+    let mut outputs = std::mem::take(&mut plan.outputs);
+    let (stats, result) = decode_frames(&mut plan.source, &needed, threads, |frame_no, frame| {
+        debug_assert_eq!(needed[cursor], frame_no);
+        let outs = std::mem::take(&mut outputs[cursor]);
+        cursor += 1;
+        if shared.cancel.is_cancelled() {
+            return Delivery::Stop;
+        }
+        // Skip work only failed clips would use.
+        if outs
+            .iter()
+            .all(|o| o.slots.iter().all(|&(c, _)| shared.clips[c].failed()))
+        {
+            return Delivery::Continue;
+        }
+        match tx.send(Job {
+            frame: frame.clone(),
+            rotation,
+            outputs: outs,
+        }) {
+            Ok(()) => Delivery::Continue,
+            Err(_) => Delivery::Stop,
+        }
+    });
+    Counters::add(&shared.counters.frames_decoded, stats.frames_decoded);
+    Counters::add(&shared.counters.seeks, stats.seeks);
+    Counters::add(&shared.counters.frames_substituted, stats.substituted);
+    Counters::add(&shared.counters.decode_ns, stats.busy.as_nanos() as u64);
+    if let Err(e) = result {
+        let kind = match e {
+            MediaError::Cancelled => ErrorKind::Cancelled,
+            MediaError::Missing(_) => ErrorKind::SourceMissing,
+            MediaError::Invalid(_) => ErrorKind::InvalidMedia,
+            MediaError::Decode(_) => ErrorKind::DecodeFailed,
+        };
+        for &c in &plan.clips {
+            if !shared.clips[c].is_published() {
+                shared.clips[c].fail(kind, e.to_string());
+            }
+        }
+    }
+}
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into the timespec we pass; CLOCK_THREAD_CPUTIME_ID is valid on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn worker(rx: crossbeam_channel::Receiver<Job>, shared: &Shared<'_>) {
+    let mut converter = Converter::default();
+    let mut encoder = ImageEncoder::default();
+    for job in rx {
+        if shared.cancel.is_cancelled() {
+            continue; // drain so decoders never block
+        }
+        let mut converted: Option<Target> = None;
+        for out in &job.outputs {
+            let live: Vec<(usize, u64)> = out
+                .slots
+                .iter()
+                .copied()
+                .filter(|&(c, _)| !shared.clips[c].failed())
+                .collect();
+            if live.is_empty() {
+                continue;
+            }
+            let fail_all = |kind: ErrorKind, msg: &str| {
+                for &(c, _) in &live {
+                    shared.clips[c].fail(kind, msg);
+                }
+            };
+            let target = out.variant.target();
+            let t0 = thread_cpu_ns();
+            if converted != Some(target) {
+                if let Err(e) = converter.convert(&job.frame, target, job.rotation) {
+                    converted = None;
+                    fail_all(ErrorKind::DecodeFailed, &e);
+                    continue;
+                }
+                converted = Some(target);
+            }
+            let t1 = thread_cpu_ns();
+            Counters::add(&shared.counters.convert_ns, t1 - t0);
+            let bytes = match encoder.encode(&converter.pixels(), out.variant) {
+                Ok(b) => b,
+                Err(e) => {
+                    fail_all(ErrorKind::Internal, &e);
+                    continue;
+                }
+            };
+            Counters::add(&shared.counters.frames_encoded, 1);
+            let first = match (&out.object, shared.store) {
+                (Some(obj), Some(store)) => store.put_frame(obj, bytes).map(|_| obj.clone()),
+                _ => {
+                    let (c0, k0) = live[0];
+                    let path = shared.clips[c0].frame_path(k0);
+                    std::fs::write(&path, bytes).map(|_| path)
+                }
+            };
+            match first {
+                Ok(first) => {
+                    Counters::add(&shared.counters.bytes_written, bytes.len() as u64);
+                    Counters::add(&shared.counters.frames_linked, live.len() as u64 - 1);
+                    shared.fill_slots(&first, &live);
+                }
+                Err(e) => fail_all(ErrorKind::OutputFailed, &format!("cannot write a frame: {e}")),
+            }
+            Counters::add(&shared.counters.encode_ns, thread_cpu_ns() - t1);
+        }
+    }
+}
