@@ -150,7 +150,7 @@ fn sweep_temps(store: &Store) -> u64 {
     cleared
 }
 
-/// Evicts one source if nobody holds it: returns the bytes it used, or `None` if in use.
+/// Evicts one source if nobody holds it; `None` if a run holds it (or it vanished).
 fn evict(store: &Store, key: &str) -> Option<()> {
     let lock = File::options()
         .create(true)
@@ -162,7 +162,8 @@ fn evict(store: &Store, key: &str) -> Option<()> {
     let trash = store.temp_path("evict");
     fs::rename(store.root().join("src").join(key), &trash).ok()?;
     let _ = fs::remove_dir_all(&trash);
-    let _ = fs::remove_file(store.root().join("locks").join(key));
+    // The lock file stays: a process waiting on it must keep contending on the same inode
+    // (deleting it would let a later GC lock a new file while that process uses the source).
     Some(())
 }
 
