@@ -320,3 +320,140 @@ fn check_clip(dir: &Path, src_dir: &Path, bad: &HashSet<PathBuf>) -> Option<Stri
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SourceKey;
+
+    fn key(c: char) -> SourceKey {
+        SourceKey(std::iter::repeat_n(c, 64).collect())
+    }
+
+    /// A source with `kb` KiB of frames, last used `age` ago.
+    fn add_source(store: &Store, k: &SourceKey, kb: usize, age: Duration) {
+        drop(store.lock_source(k).unwrap());
+        let obj = store.frame_path(k, "jpg-q95-r0", 0, "jpg");
+        let mut bytes = vec![0xFFu8, 0xD8];
+        bytes.resize(kb * 1024 - 2, 7);
+        bytes.extend_from_slice(&[0xFF, 0xD9]);
+        store.put_frame(&obj, &bytes).unwrap();
+        let used = store.root().join("src").join(&k.0).join("used");
+        File::options()
+            .write(true)
+            .open(used)
+            .unwrap()
+            .set_modified(SystemTime::now() - age)
+            .unwrap();
+    }
+
+    fn present(store: &Store, k: &SourceKey) -> bool {
+        store.root().join("src").join(&k.0).exists()
+    }
+
+    #[test]
+    fn evicts_least_recently_used_first_and_never_a_locked_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, b, c) = (key('a'), key('b'), key('c'));
+        add_source(&store, &a, 64, Duration::from_secs(300));
+        add_source(&store, &b, 64, Duration::from_secs(200));
+        add_source(&store, &c, 64, Duration::from_secs(100));
+        let one = tree_usage(&store.root().join("src").join(&c.0), &mut HashSet::new());
+        let r = gc(
+            &store,
+            GcOptions {
+                max_bytes: one + one / 2,
+                min_age: Duration::ZERO,
+            },
+        );
+        assert_eq!(r.evictions, 2);
+        assert!(!present(&store, &a) && !present(&store, &b) && present(&store, &c));
+        assert!(r.bytes_freed >= 2 * 64 * 1024, "{r:?}");
+
+        // A source held by a run survives even `clear`.
+        add_source(&store, &a, 64, Duration::from_secs(500));
+        let held = store.lock_source(&a).unwrap();
+        let r = clear(&store);
+        assert!(present(&store, &a), "locked source was evicted");
+        assert!(!present(&store, &c));
+        assert_eq!(r.kept_in_use, 1);
+        drop(held);
+        clear(&store);
+        assert!(!present(&store, &a));
+    }
+
+    #[test]
+    fn recently_used_sources_are_kept_by_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        add_source(&store, &key('a'), 16, Duration::from_secs(10));
+        let r = gc(
+            &store,
+            GcOptions {
+                max_bytes: 0,
+                ..GcOptions::default()
+            },
+        );
+        assert_eq!((r.evictions, r.kept_in_use), (0, 1));
+    }
+
+    #[test]
+    fn hard_links_are_counted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let k = key('d');
+        add_source(&store, &k, 64, Duration::ZERO);
+        let obj = store.frame_path(&k, "jpg-q95-r0", 0, "jpg");
+        let before = stats(&store).bytes;
+        let clip = store.clip_dir(&k, "x");
+        fs::create_dir_all(&clip).unwrap();
+        for i in 0..5 {
+            fs::hard_link(&obj, clip.join(format!("frame_{i:05}.jpg"))).unwrap();
+        }
+        let after = stats(&store).bytes;
+        assert!(
+            after - before < 64 * 1024,
+            "links counted as copies: {before} -> {after}"
+        );
+    }
+
+    #[test]
+    fn stale_temporaries_of_dead_processes_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let dead = store.root().join("tmp").join("999999999-0-frame");
+        fs::write(&dead, b"half").unwrap();
+        let mine = store.temp_path("frame");
+        fs::write(&mine, b"in use").unwrap();
+        let r = gc(&store, GcOptions::default());
+        assert_eq!(r.temps_cleared, 1);
+        assert!(!dead.exists() && mine.exists());
+    }
+
+    #[test]
+    fn a_concurrent_publisher_wins_and_is_adopted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let k = key('e');
+        let rec = ClipRecord {
+            frames: 0,
+            ext: "jpg".into(),
+            variant: "jpg-q95-r0".into(),
+            pts: vec![],
+        };
+        let first = store.temp_path("clip");
+        fs::create_dir_all(&first).unwrap();
+        fs::write(first.join("marker"), b"first").unwrap();
+        let dest = store.publish_clip(&first, &k, "ck", &rec).unwrap();
+        let second = store.temp_path("clip");
+        fs::create_dir_all(&second).unwrap();
+        fs::write(second.join("marker"), b"second").unwrap();
+        assert_eq!(store.publish_clip(&second, &k, "ck", &rec).unwrap(), dest);
+        assert_eq!(fs::read(dest.join("marker")).unwrap(), b"first");
+        assert!(!second.exists());
+        assert!(store.lookup_clip(&k, "ck").is_some());
+        // verify finds the empty clip consistent
+        assert!(verify(&store, false).damaged.is_empty());
+    }
+}
