@@ -4,7 +4,9 @@
 //! media time `m_k = mediaStart' + k · rate / fps` (exact rationals), where `mediaStart'` has
 //! already absorbed any preroll (a clip that started before 0). A clip has one frame per `t_k`
 //! inside its timeline window and, unless it loops, inside the source's playable range
-//! `[0, sourceEnd)`; a looping clip wraps back to its `mediaStart` at `sourceEnd`.
+//! `[0, sourceEnd)`; a looping clip wraps back to its `mediaStart` at `sourceEnd`. A visible
+//! non-looping clip whose first sample already lies past `sourceEnd` (a held tail, e.g. after a
+//! long preroll) has exactly one frame: the source's final frame, which the lookup holds.
 //!
 //! Which *source frame* is on screen at `m_k` is decided by the media layer's frame index
 //! (`media::index`), not here: this module knows nothing of timestamps or files.
@@ -100,7 +102,9 @@ pub fn resolve_window(
         } else {
             0
         };
-        frame_count = frame_count.min(max_frames);
+        // A visible clip that starts in its held tail (past the source's end) still shows the
+        // final frame: exactly one frame, held by the lookup (HyperFrames' final-frame window).
+        frame_count = frame_count.min(max_frames.max(1));
         None
     };
     Ok(ClipWindow {
@@ -194,6 +198,15 @@ mod tests {
     }
 
     #[test]
+    fn held_tail_after_preroll_is_one_final_frame() {
+        // HyperFrames: {start: -15, end: 5, mediaStart: 0} over a 10 s source, composition end 2
+        let w = resolve_window(&clip("-15", Some("5"), "0"), r("30"), Some(r("2")), r("10")).unwrap();
+        assert_eq!(w.frame_count, 1);
+        assert_eq!(w.timeline_start, Rational::ZERO);
+        assert!(w.media_time(0) >= r("10"));
+    }
+
+    #[test]
     fn clip_wholly_before_zero_has_no_frames() {
         let w = resolve_window(&clip("-5", Some("-1"), "0"), r("30"), None, r("10")).unwrap();
         assert_eq!(w.frame_count, 0);
@@ -236,9 +249,10 @@ mod properties {
                 Ok(w) => {
                     prop_assert!(w.frame_count < 10_000);
                     let mut prev = None;
+                    let held_tail = !looping && w.frame_count == 1 && w.media_time(0) >= source_end;
                     for k in 0..w.frame_count {
                         let m = w.media_time(k);
-                        prop_assert!(m >= Rational::ZERO && m < source_end, "frame {k} at {m} outside the source");
+                        prop_assert!(m >= Rational::ZERO && (m < source_end || held_tail), "frame {k} at {m} outside the source");
                         if looping {
                             prop_assert!(m >= clip.media_start);
                         } else if let Some(p) = prev {
@@ -251,7 +265,7 @@ mod properties {
                     // Every sample strictly inside the window (and the source) has a frame.
                     let t_next = w.timeline_time(w.frame_count);
                     let inside_window = t_next < w.timeline_end;
-                    let inside_source = looping || w.media_time(w.frame_count) < source_end;
+                    let inside_source = looping || w.media_time(w.frame_count) < source_end || w.frame_count == 0;
                     prop_assert!(!(inside_window && inside_source), "frame {} is missing", w.frame_count);
                 }
             }
