@@ -5,6 +5,8 @@
 //! media time of every output frame. This module never touches media files or the disk
 //! beyond reading the manifest itself.
 
+pub mod html;
+pub mod lookup;
 pub mod manifest;
 pub mod window;
 

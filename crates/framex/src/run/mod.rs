@@ -443,6 +443,12 @@ pub fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
         .sum();
     if let Some(p) = &opts.progress {
         p.planned(total, to_open.len());
+        let hit: u64 = (0..n)
+            .filter(|&i| states[i].cached.load(Ordering::Relaxed))
+            .filter_map(|i| planned[i].as_ref())
+            .map(|p| p.0.frame_count)
+            .sum();
+        p.wrote(hit);
     }
 
     // 5. Frames already in the store are linked, not decoded; the rest become decode plans.
@@ -453,16 +459,6 @@ pub fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
         progress: opts.progress.as_deref(),
         store: store.as_ref(),
     };
-    if let Some(p) = shared.progress {
-        p.wrote(
-            states
-                .iter()
-                .filter(|s| s.cached.load(Ordering::Relaxed))
-                .filter_map(|s| s.dir.get())
-                .count() as u64
-                * 0,
-        );
-    }
     for st in &states {
         if !st.failed()
             && !st.is_published()
