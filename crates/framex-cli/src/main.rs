@@ -15,6 +15,8 @@ Examples:
   framex extract comp.json --out frames
   framex extract comp.json --out frames --fps 30000/1001 --format png --json > result.json
   framex extract comp.json --json           # frames stay in the store; see each clip's \"dir\"
+  framex extract index.html --out frames    # a HyperFrames HTML composition
+  framex frame index.html --at 2.5          # which frame file each clip shows at t = 2.5 s
   framex cache stats
 
 Exit status: 0 every clip extracted, 1 some clips failed (or the run was cancelled),
@@ -108,6 +110,34 @@ enum Command {
         /// Video file
         file: PathBuf,
     },
+    /// Extract every clip of a composition into frame files
+    #[command(
+        after_help = "Frames are written to OUT/<clipId>/frame_00001.jpg … (PNG for sources with alpha), or left in the\n\
+store (each clip's \"dir\" in the result) without --out. Each clip folder appears only once complete;\n\
+Ctrl-C stops promptly and leaves no partial files."
+    )]
+    Extract {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Print the result JSON on stdout
+        #[arg(long)]
+        json: bool,
+        /// Also write the result JSON to this file
+        #[arg(long)]
+        result: Option<PathBuf>,
+    },
+    /// Which frame file of each active clip a renderer shows at composition time(s) T
+    /// (extracts first; a warm store answers at once)
+    #[command(after_help = "Example:\n  framex frame index.html --at 1.5 --at 3\n\n\
+Prints JSON: one entry per time, listing every active clip's 0-based frame index and file\n\
+(loops wrap, playback rate applies, the last frame is held to the clip's end, end inclusive).")]
+    Frame {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Composition time in seconds (repeatable)
+        #[arg(long, required = true, value_name = "T")]
+        at: Vec<String>,
+    },
     /// Inspect or maintain the frame store
     Cache {
         #[command(subcommand)]
@@ -115,42 +145,34 @@ enum Command {
         #[command(flatten)]
         cache: CacheArgs,
     },
-    /// Extract every clip of a composition into frame files
-    #[command(
-        after_help = "Frames are written to OUT/<clipId>/frame_00001.jpg … (PNG for sources with alpha).\n\
-Each clip folder appears only once complete; Ctrl-C stops promptly and leaves no partial files."
-    )]
-    Extract {
-        /// Composition manifest (JSON, see README)
-        composition: PathBuf,
-        /// Output folder for OUT/<clipId>/frame_00001.jpg … (hard links into the store). Without it,
-        /// each clip's folder inside the store is reported in the result
-        #[arg(long, short)]
-        out: Option<PathBuf>,
-        #[command(flatten)]
-        cache: CacheArgs,
-        /// Output frame rate, overriding the manifest: a number or an exact "30000/1001"
-        #[arg(long)]
-        fps: Option<String>,
-        /// Image format, overriding the manifest
-        #[arg(long, value_enum)]
-        format: Option<FormatArg>,
-        /// JPEG quality 1-100, overriding the manifest (default 95 ≈ ffmpeg -q:v 2)
-        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
-        quality: Option<u8>,
-        /// Worker threads (default: number of cores)
-        #[arg(long, short)]
-        jobs: Option<usize>,
-        /// Print the result JSON on stdout
-        #[arg(long)]
-        json: bool,
-        /// Also write the result JSON to this file
-        #[arg(long)]
-        result: Option<PathBuf>,
-        /// No progress bar or summary
-        #[arg(long, short)]
-        quiet: bool,
-    },
+}
+
+/// What to extract and how (shared by `extract` and `frame`).
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Composition: a JSON manifest (see README) or a HyperFrames HTML file (.html)
+    composition: PathBuf,
+    /// Output folder for OUT/<clipId>/frame_00001.jpg … (hard links into the store). Without it,
+    /// each clip's folder inside the store is reported in the result
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
+    /// Output frame rate, overriding the composition: a number or an exact "30000/1001"
+    #[arg(long)]
+    fps: Option<String>,
+    /// Image format, overriding the composition
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    /// JPEG quality 1-100, overriding the composition (default 95 ≈ ffmpeg -q:v 2)
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+    quality: Option<u8>,
+    /// Worker threads (default: number of cores)
+    #[arg(long, short)]
+    jobs: Option<usize>,
+    /// No progress bar or summary
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 fn main() -> ExitCode {
@@ -167,76 +189,106 @@ fn main() -> ExitCode {
             }
         },
         Command::Cache { command, cache } => cache_command(command, &cache),
-        Command::Extract {
-            composition,
-            out,
-            cache,
-            fps,
-            format,
-            quality,
-            jobs,
-            json,
-            result,
-            quiet,
-        } => {
-            if out.is_none() && cache.dir().is_none() {
-                eprintln!("framex: with the cache off, --out is required (nowhere else to put frames)");
-                return ExitCode::from(2);
-            }
-            let mut comp = match load(&composition) {
-                Ok(c) => c,
-                Err(msg) => {
-                    eprintln!("framex: {msg}");
-                    return ExitCode::from(2);
-                }
-            };
-            if let Some(f) = fps {
-                match Rational::parse_rate(&f) {
-                    Some(r) => comp.fps = r,
+        Command::Extract { run, json, result } => match run_extraction(&run) {
+            Ok(res) => report(&res, json, result.as_deref(), run.quiet),
+            Err(code) => code,
+        },
+        Command::Frame { run, at } => {
+            let mut times = Vec::new();
+            for t in &at {
+                match Rational::parse_decimal(t) {
+                    Some(r) => times.push((t.clone(), r)),
                     None => {
-                        eprintln!("framex: --fps: expected a positive number or \"num/den\", got {f:?}");
+                        eprintln!("framex: --at: expected a time in seconds, got {t:?}");
                         return ExitCode::from(2);
                     }
                 }
             }
-            if let Some(f) = format {
-                comp.format = match f {
-                    FormatArg::Auto => FormatChoice::Auto,
-                    FormatArg::Jpg => FormatChoice::Jpg,
-                    FormatArg::Png => FormatChoice::Png,
-                };
+            let res = match run_extraction(&run) {
+                Ok(res) => res,
+                Err(code) => return code,
+            };
+            for e in &res.errors {
+                eprintln!("framex: clip {:?} failed ({}): {}", e.id, e.kind.as_str(), e.message);
             }
-            if let Some(q) = quality {
-                comp.quality = q;
+            let lookup = res.lookup();
+            let answers: Vec<serde_json::Value> = times
+                .iter()
+                .map(|(text, t)| {
+                    let clips: Vec<serde_json::Value> = lookup
+                        .frame_at(*t)
+                        .into_iter()
+                        .map(|(c, k)| {
+                            let clip = &res.clips[c];
+                            serde_json::json!({ "id": clip.id, "index": k, "file": clip.frame_path(k) })
+                        })
+                        .collect();
+                    serde_json::json!({ "t": text.parse::<f64>().unwrap_or(t.to_f64()), "clips": clips })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&answers).expect("json"));
+            if res.success {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
             }
-            let cancel = CancelToken::new();
-            {
-                let cancel = cancel.clone();
-                let mut pressed = false;
-                let _ = ctrlc::set_handler(move || {
-                    if pressed {
-                        std::process::exit(130);
-                    }
-                    pressed = true;
-                    cancel.cancel();
-                });
-            }
-            let show_progress = !quiet && std::io::stderr().is_terminal();
-            let bar = show_progress.then(|| Arc::new(Bar::default()));
-            let mut opts = ExtractOptions::new(".");
-            opts.out_dir = out;
-            opts.cache_dir = cache.dir();
-            opts.gc = cache.gc();
-            opts.jobs = jobs.unwrap_or(0);
-            opts.cancel = cancel;
-            opts.progress = bar.clone().map(|b| b as Arc<dyn Progress>);
-            let res = framex::extract(&comp, &opts);
-            if let Some(b) = &bar {
-                b.finish();
-            }
-            report(&res, json, result.as_deref(), quiet)
         }
     }
+}
+
+/// Loads the composition, applies overrides and runs the extraction (with Ctrl-C handling and
+/// a progress bar on a terminal). `Err` carries the exit code for unusable input.
+fn run_extraction(run: &RunArgs) -> Result<ExtractionResult, ExitCode> {
+    if run.out.is_none() && run.cache.dir().is_none() {
+        eprintln!("framex: with the cache off, --out is required (nowhere else to put frames)");
+        return Err(ExitCode::from(2));
+    }
+    let mut comp = load(&run.composition).map_err(|msg| {
+        eprintln!("framex: {msg}");
+        ExitCode::from(2)
+    })?;
+    if let Some(f) = &run.fps {
+        comp.fps = Rational::parse_rate(f).ok_or_else(|| {
+            eprintln!("framex: --fps: expected a positive number or \"num/den\", got {f:?}");
+            ExitCode::from(2)
+        })?;
+    }
+    if let Some(f) = run.format {
+        comp.format = match f {
+            FormatArg::Auto => FormatChoice::Auto,
+            FormatArg::Jpg => FormatChoice::Jpg,
+            FormatArg::Png => FormatChoice::Png,
+        };
+    }
+    if let Some(q) = run.quality {
+        comp.quality = q;
+    }
+    let cancel = CancelToken::new();
+    {
+        let cancel = cancel.clone();
+        let mut pressed = false;
+        let _ = ctrlc::set_handler(move || {
+            if pressed {
+                std::process::exit(130);
+            }
+            pressed = true;
+            cancel.cancel();
+        });
+    }
+    let show_progress = !run.quiet && std::io::stderr().is_terminal();
+    let bar = show_progress.then(|| Arc::new(Bar::default()));
+    let mut opts = ExtractOptions::new(".");
+    opts.out_dir = run.out.clone();
+    opts.cache_dir = run.cache.dir();
+    opts.gc = run.cache.gc();
+    opts.jobs = run.jobs.unwrap_or(0);
+    opts.cancel = cancel;
+    opts.progress = bar.clone().map(|b| b as Arc<dyn Progress>);
+    let res = framex::extract(&comp, &opts);
+    if let Some(b) = &bar {
+        b.finish();
+    }
+    Ok(res)
 }
 
 fn load(path: &std::path::Path) -> Result<Composition, String> {
@@ -246,12 +298,10 @@ fn load(path: &std::path::Path) -> Result<Composition, String> {
         .unwrap_or("")
         .to_ascii_lowercase();
     if ext == "html" || ext == "htm" {
-        return Err(format!(
-            "{}: HTML compositions are not supported by this version yet; give a JSON manifest",
-            path.display()
-        ));
+        framex::read_html(path).map_err(|e| e.to_string())
+    } else {
+        framex::read_manifest(path).map_err(|e| e.to_string())
     }
-    framex::read_manifest(path).map_err(|e| e.to_string())
 }
 
 fn report(res: &ExtractionResult, json: bool, result_file: Option<&std::path::Path>, quiet: bool) -> ExitCode {

@@ -24,6 +24,8 @@ pub mod time;
 
 mod run;
 
+pub use composition::html::{parse_html, read_html};
+pub use composition::lookup::{ClipTiming, FrameLookup};
 pub use composition::manifest::{parse_manifest, read_manifest};
 pub use composition::{ClipSpec, Composition, FormatChoice, InputError};
 pub use media::source::probe;

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
+use crate::composition::lookup::{ClipTiming, FrameLookup};
 use crate::encode::ImageFormat;
 use crate::media::MediaInfo;
 
@@ -85,6 +86,28 @@ pub struct ClipFrames {
     pub metadata: MediaInfo,
     /// Served entirely from the store without decoding.
     pub cached: bool,
+    /// Exact timing for frame lookups ([`crate::FrameLookup`]).
+    #[serde(skip)]
+    pub timing: ClipTiming,
+}
+
+impl ClipFrames {
+    /// Path of 0-based frame `k`.
+    pub fn frame_path(&self, k: u64) -> PathBuf {
+        let ext = match self.format {
+            ImageFormat::Jpg => "jpg",
+            ImageFormat::Png => "png",
+        };
+        self.dir.join(crate::frame_file_name(k, ext))
+    }
+}
+
+impl ExtractionResult {
+    /// A composition-time → frame lookup over the extracted clips (clip indices follow
+    /// `self.clips`).
+    pub fn lookup(&self) -> FrameLookup {
+        FrameLookup::new(self.clips.iter().map(|c| c.timing.clone()).collect())
+    }
 }
 
 /// Time per phase (milliseconds) and counters.

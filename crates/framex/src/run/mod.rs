@@ -25,6 +25,7 @@ pub use output::frame_file_name;
 use output::{materialize, out_staging, publish, sweep_stale_staging, ClipState, StoreTarget};
 use pipeline::{run_pipeline, Output, Shared, SourcePlan};
 
+use crate::composition::lookup::ClipTiming;
 use crate::composition::window::{resolve_window, ClipWindow, WindowError};
 use crate::composition::{ClipSpec, Composition, FormatChoice};
 use crate::encode::{ImageFormat, Variant};
@@ -570,6 +571,7 @@ pub fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
             looping: clip.looping,
             metadata: info,
             cached,
+            timing: ClipTiming::from_window(clip.id.clone(), &w),
         });
     }
     counters.fill(&mut breakdown);
