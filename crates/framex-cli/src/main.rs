@@ -173,6 +173,9 @@ struct RunArgs {
     /// No progress bar or summary
     #[arg(long, short)]
     quiet: bool,
+    /// Write a Chrome/Perfetto trace of the run (phases, sources, frames) to FILE
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -284,9 +287,16 @@ fn run_extraction(run: &RunArgs) -> Result<ExtractionResult, ExitCode> {
     opts.jobs = run.jobs.unwrap_or(0);
     opts.cancel = cancel;
     opts.progress = bar.clone().map(|b| b as Arc<dyn Progress>);
+    opts.trace = run.trace.is_some();
     let res = framex::extract(&comp, &opts);
     if let Some(b) = &bar {
         b.finish();
+    }
+    if let Some(path) = &run.trace {
+        let doc = serde_json::json!({ "traceEvents": res.trace, "displayTimeUnit": "ms" });
+        if let Err(e) = std::fs::write(path, serde_json::to_vec(&doc).expect("trace serialises")) {
+            eprintln!("framex: cannot write the trace to {}: {e}", path.display());
+        }
     }
     Ok(res)
 }
@@ -343,15 +353,27 @@ fn report(res: &ExtractionResult, json: bool, result_file: Option<&std::path::Pa
     }
 }
 
-/// Terminal progress bar (stderr), drawn only on a terminal.
+/// Terminal progress: a total bar and one per source (frames, frames/s, ETA), on stderr, only
+/// on a terminal.
 #[derive(Default)]
 struct Bar {
-    bar: std::sync::OnceLock<indicatif::ProgressBar>,
+    multi: indicatif::MultiProgress,
+    total: std::sync::OnceLock<indicatif::ProgressBar>,
+    sources: std::sync::Mutex<std::collections::HashMap<usize, indicatif::ProgressBar>>,
+}
+
+fn bar_style(template: &str) -> indicatif::ProgressStyle {
+    indicatif::ProgressStyle::with_template(template)
+        .expect("valid template")
+        .progress_chars("=> ")
 }
 
 impl Bar {
     fn finish(&self) {
-        if let Some(b) = self.bar.get() {
+        if let Some(b) = self.total.get() {
+            b.finish_and_clear();
+        }
+        for b in self.sources.lock().expect("bars").values() {
             b.finish_and_clear();
         }
     }
@@ -359,20 +381,25 @@ impl Bar {
 
 impl Progress for Bar {
     fn planned(&self, frames: u64, sources: usize) {
-        let b = indicatif::ProgressBar::new(frames);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {msg} [{bar:30}] {pos}/{len} frames {per_sec} ETA {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        b.set_message(format!("{sources} source(s)"));
-        let _ = self.bar.set(b);
+        let b = self.multi.add(indicatif::ProgressBar::new(frames));
+        b.set_style(bar_style("{msg:>24} [{bar:30}] {pos}/{len} frames {per_sec} ETA {eta}"));
+        b.set_message(format!("total, {sources} source(s) to decode"));
+        let _ = self.total.set(b);
     }
 
-    fn wrote(&self, n: u64) {
-        if let Some(b) = self.bar.get() {
+    fn source_planned(&self, source: usize, name: &str, frames: u64) {
+        let b = self.multi.add(indicatif::ProgressBar::new(frames));
+        b.set_style(bar_style("{msg:>24} [{bar:30}] {pos}/{len} frames {per_sec} ETA {eta}"));
+        let short: String = name.chars().take(24).collect();
+        b.set_message(short);
+        self.sources.lock().expect("bars").insert(source, b);
+    }
+
+    fn wrote(&self, source: Option<usize>, n: u64) {
+        if let Some(b) = self.total.get() {
+            b.inc(n);
+        }
+        if let Some(b) = source.and_then(|s| self.sources.lock().expect("bars").get(&s).cloned()) {
             b.inc(n);
         }
     }

@@ -21,6 +21,7 @@ pub mod media;
 pub mod report;
 pub mod store;
 pub mod time;
+pub mod trace;
 
 mod run;
 

@@ -156,6 +156,9 @@ pub struct ExtractionResult {
     pub total_frames: u64,
     pub duration_ms: f64,
     pub breakdown: Breakdown,
+    /// Spans of the run when [`crate::ExtractOptions::trace`] was set (Chrome trace events).
+    #[serde(skip)]
+    pub trace: Vec<crate::trace::TraceEvent>,
 }
 
 /// Counters shared by the pipeline's threads.

@@ -34,6 +34,7 @@ use crate::report::{Breakdown, ClipFrames, Counters, ErrorKind, ExtractionResult
 use crate::store::gc::{self, GcOptions};
 use crate::store::{ClipRecord, SourceKey, SourceLock, SourceMeta, Store};
 use crate::time::Rational;
+use crate::trace::Tracer;
 
 /// Per source: every (source frame, variant) needed and the output slots `(clip, k)` it fills.
 type SourceNeeds = BTreeMap<(usize, Variant), Vec<(usize, u64)>>;
@@ -60,12 +61,14 @@ impl CancelToken {
     }
 }
 
-/// Progress notifications for long work (the CLI draws a bar from them).
+/// Progress notifications for long work (the CLI draws bars from them).
 pub trait Progress: Send + Sync {
     /// Planning is done: `frames` output files will be produced from `sources` sources.
     fn planned(&self, _frames: u64, _sources: usize) {}
-    /// `n` more output files exist.
-    fn wrote(&self, _n: u64) {}
+    /// Source number `source` (0-based) will produce `frames` output files.
+    fn source_planned(&self, _source: usize, _name: &str, _frames: u64) {}
+    /// `n` more output files exist (of source `source`, when known).
+    fn wrote(&self, _source: Option<usize>, _n: u64) {}
 }
 
 /// How to run an extraction.
@@ -82,6 +85,8 @@ pub struct ExtractOptions {
     pub jobs: usize,
     pub cancel: CancelToken,
     pub progress: Option<Arc<dyn Progress>>,
+    /// Collect a timeline of the run into [`ExtractionResult::trace`].
+    pub trace: bool,
 }
 
 impl ExtractOptions {
@@ -95,6 +100,7 @@ impl ExtractOptions {
             jobs: 0,
             cancel: CancelToken::new(),
             progress: None,
+            trace: false,
         }
     }
 }
@@ -216,6 +222,7 @@ fn window_error(e: WindowError) -> ClipErrorParts {
 /// or an error of an [`ErrorKind`].
 pub fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
     let t_start = Instant::now();
+    let tracer = Tracer::new(opts.trace);
     crate::media::init();
     let jobs = available_jobs(opts.jobs);
     let counters = Counters::default();
@@ -263,6 +270,7 @@ pub fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
 
     // 1. Resolve sources; identify each distinct one (by content with a store, else by path).
     let t = Instant::now();
+    let span = tracer.span("phase", || "resolve sources".into());
     let mut sources: Vec<SourceEntry> = Vec::new();
     let mut clip_source: Vec<Option<usize>> = vec![None; n];
     {
@@ -311,7 +319,10 @@ pub fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
         }
     }
 
+    drop(span);
+
     // 2. Whole-clip hits: answered from the store's clip records, without FFmpeg.
+    let span = tracer.span("phase", || "whole-clip hits".into());
     let mut planned: Vec<Option<(ClipWindow, Variant, MediaInfo)>> = vec![None; n];
     if let Some(store) = &store {
         for i in 0..n {
@@ -357,12 +368,15 @@ pub fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
         }
     }
 
+    drop(span);
+
     // 3. Open (probe + index) every source some remaining clip needs, in parallel.
+    let span = tracer.span("phase", || "probe".into());
     let to_open: Vec<usize> = (0..sources.len())
         .filter(|&s| (0..n).any(|i| clip_source[i] == Some(s) && !states[i].failed() && !states[i].is_published()))
         .collect();
     let paths: Vec<PathBuf> = to_open.iter().map(|&s| sources[s].path.clone()).collect();
-    for (s, r) in to_open.iter().zip(open_all(&paths, jobs, &opts.cancel)) {
+    for (s, r) in to_open.iter().zip(open_all(&paths, jobs, &opts.cancel, &tracer)) {
         if let (Ok(src), Some(store), Some(key)) = (&r, &store, &sources[*s].key) {
             let end = src.index.end();
             let meta = SourceMeta {
@@ -374,9 +388,11 @@ pub fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
         sources[*s].opened = Some(r);
     }
     breakdown.probe_ms = ms(t);
+    drop(span);
 
     // 4. Plan the misses: windows, sample → source frame, staging folders.
     let t = Instant::now();
+    let span = tracer.span("phase", || "plan".into());
     let mut needs: Vec<SourceNeeds> = vec![BTreeMap::new(); sources.len()];
     for i in 0..n {
         let st = &mut states[i];
@@ -432,6 +448,7 @@ pub fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
             continue;
         }
         st.remaining.store(window.frame_count, Ordering::Relaxed);
+        st.source = Some(s);
         for (k, frame) in slots.into_iter().enumerate() {
             needs[s].entry((frame, variant)).or_default().push((i, k as u64));
         }
@@ -449,7 +466,20 @@ pub fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
             .filter_map(|i| planned[i].as_ref())
             .map(|p| p.0.frame_count)
             .sum();
-        p.wrote(hit);
+        p.wrote(None, hit);
+        for &s in &to_open {
+            let frames = (0..n)
+                .filter(|&i| clip_source[i] == Some(s) && !states[i].failed() && !states[i].is_published())
+                .filter_map(|i| planned[i].as_ref())
+                .map(|p| p.0.frame_count)
+                .sum();
+            let name = sources[s]
+                .path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            p.source_planned(s, &name, frames);
+        }
     }
 
     // 5. Frames already in the store are linked, not decoded; the rest become decode plans.
@@ -459,6 +489,7 @@ pub fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
         cancel: &opts.cancel,
         progress: opts.progress.as_deref(),
         store: store.as_ref(),
+        tracer: &tracer,
     };
     for st in &states {
         if !st.failed()
@@ -517,17 +548,26 @@ pub fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
         let clips = (0..n)
             .filter(|&i| clip_source[i] == Some(s) && planned[i].is_some())
             .collect();
+        let name = sources[s]
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
         plans.push(SourcePlan {
             source,
+            name,
             needed,
             outputs,
             clips,
         });
     }
     breakdown.plan_ms = ms(t);
+    drop(span);
 
     // 6. Decode, convert, encode, write, publish.
+    let span = tracer.span("phase", || "decode + encode".into());
     run_pipeline(plans, jobs, &shared);
+    drop(span);
 
     // 7. Settle every clip: published, failed, or cancelled (and clean its staging folder).
     let mut clips_out = Vec::new();
@@ -579,6 +619,7 @@ pub fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
     // 8. Keep the store bounded: sweep when this run wrote something or the last sweep is old.
     if let Some(store) = &store {
         if gc::sweep_due(store, breakdown.frames_encoded > 0) {
+            let _span = tracer.span("phase", || "gc".into());
             let t = Instant::now();
             let r = gc::gc(store, opts.gc);
             breakdown.gc_evictions = r.evictions;
@@ -596,6 +637,7 @@ pub fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
         total_frames,
         duration_ms: ms(t_start),
         breakdown,
+        trace: tracer.into_events(),
     }
 }
 
@@ -603,7 +645,7 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-fn open_all(paths: &[PathBuf], jobs: usize, cancel: &CancelToken) -> Vec<Result<Source, MediaError>> {
+fn open_all(paths: &[PathBuf], jobs: usize, cancel: &CancelToken, tracer: &Tracer) -> Vec<Result<Source, MediaError>> {
     let results: Vec<Mutex<Option<Result<Source, MediaError>>>> = paths.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicU64::new(0);
     std::thread::scope(|scope| {
@@ -613,6 +655,7 @@ fn open_all(paths: &[PathBuf], jobs: usize, cancel: &CancelToken) -> Vec<Result<
                 if i >= paths.len() {
                     break;
                 }
+                let _span = tracer.span("probe", || format!("open {}", paths[i].display()));
                 let r = Source::open(&paths[i], cancel.flag());
                 *results[i].lock().expect("probe slot") = Some(r);
             });

@@ -36,6 +36,8 @@ pub(crate) struct ClipState {
     /// The folder the result points at once published.
     pub dir: OnceLock<PathBuf>,
     pub cached: AtomicBool,
+    /// Index of the run's source this clip reads (for per-source progress).
+    pub source: Option<usize>,
 }
 
 impl ClipState {
@@ -51,6 +53,7 @@ impl ClipState {
             published: AtomicBool::new(false),
             dir: OnceLock::new(),
             cached: AtomicBool::new(false),
+            source: None,
         }
     }
 

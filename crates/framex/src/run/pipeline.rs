@@ -20,6 +20,7 @@ use crate::media::{MediaError, Source};
 use crate::report::{Counters, ErrorKind};
 use crate::run::Progress;
 use crate::store::Store;
+use crate::trace::Tracer;
 
 /// One encode of one decoded frame: its variant, where the encoded bytes are kept (a store
 /// object; `None` = the first slot's file), and the output slots `(clip, k)` it fills.
@@ -32,12 +33,15 @@ pub(crate) struct Output {
 /// What one source must produce: the sorted frame numbers to decode and, for each, its outputs.
 pub(crate) struct SourcePlan {
     pub source: Source,
+    /// File name, for progress and traces.
+    pub name: String,
     pub needed: Vec<usize>,
     pub outputs: Vec<Vec<Output>>,
     pub clips: Vec<usize>,
 }
 
 struct Job {
+    frame_no: usize,
     frame: ff::frame::Video,
     rotation: u32,
     outputs: Vec<Output>,
@@ -50,19 +54,21 @@ pub(crate) struct Shared<'a> {
     pub cancel: &'a CancelToken,
     pub progress: Option<&'a dyn Progress>,
     pub store: Option<&'a Store>,
+    pub tracer: &'a Tracer,
 }
 
 impl Shared<'_> {
     /// One more frame of clip `c` is on disk; publish the clip when it was the last.
     pub fn done_slot(&self, c: usize) {
         if let Some(p) = self.progress {
-            p.wrote(1);
+            p.wrote(self.clips[c].source, 1);
         }
         if self.clips[c]
             .remaining
             .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
             == 1
         {
+            let _span = self.tracer.span("publish", || format!("publish {}", self.clips[c].id));
             publish(&self.clips[c], self.store, self.counters, self.cancel.is_cancelled());
         }
     }
@@ -117,6 +123,9 @@ pub(crate) fn run_pipeline(plans: Vec<SourcePlan>, jobs: usize, shared: &Shared<
 }
 
 fn decode_source(mut plan: SourcePlan, threads: usize, tx: &crossbeam_channel::Sender<Job>, shared: &Shared<'_>) {
+    let _span = shared.tracer.span("decode", || {
+        format!("decode {} ({} frames)", plan.name, plan.needed.len())
+    });
     let rotation = plan.source.info.rotation;
     let mut cursor = 0usize;
     let needed = std::mem::take(&mut plan.needed);
@@ -136,6 +145,7 @@ fn decode_source(mut plan: SourcePlan, threads: usize, tx: &crossbeam_channel::S
             return Delivery::Continue;
         }
         match tx.send(Job {
+            frame_no,
             frame: frame.clone(),
             rotation,
             outputs: outs,
@@ -177,6 +187,7 @@ fn worker(rx: crossbeam_channel::Receiver<Job>, shared: &Shared<'_>) {
         if shared.cancel.is_cancelled() {
             continue; // drain so decoders never block
         }
+        let _span = shared.tracer.span("encode", || format!("frame {}", job.frame_no));
         let mut converted: Option<Target> = None;
         for out in &job.outputs {
             let live: Vec<(usize, u64)> = out
