@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo build --release -p framex-cli
+framex="${CARGO_TARGET_DIR:-target}/release/framex"
 demo=examples/demo
 mkdir -p "$demo/media"
 ff() { ffmpeg -v error -nostdin -y "$@"; }
@@ -23,5 +24,5 @@ if [ ! -f "$demo/media/phone.mp4" ]; then
   rm -f "$demo/media/phone_raw.mp4"
 fi
 rm -rf "$demo/out"
-target/release/framex extract "$demo/comp.json" --out "$demo/out" --result "$demo/out.json"
+"$framex" extract "$demo/comp.json" --out "$demo/out" --result "$demo/out.json"
 echo "frames are in $demo/out/<clip id>/ ; the result JSON is $demo/out.json"
