@@ -324,6 +324,7 @@ pub fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
     // 2. Whole-clip hits: answered from the store's clip records, without FFmpeg.
     let span = tracer.span("phase", || "whole-clip hits".into());
     let mut planned: Vec<Option<(ClipWindow, Variant, MediaInfo)>> = vec![None; n];
+    let mut hits: Vec<(usize, PathBuf, u64)> = Vec::new();
     if let Some(store) = &store {
         for i in 0..n {
             let Some(s) = clip_source[i] else { continue };
@@ -346,28 +347,48 @@ pub fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
             let st = &mut states[i];
             st.ext = variant.format.extension();
             let dir = store.clip_dir(key, &ckey);
+            planned[i] = Some((window, variant, meta.info.clone()));
+            hits.push((i, dir, rec.frames));
+        }
+    }
+    // Materialise hits into OUT in parallel: each clip is its own folder, so links to different
+    // clips do not contend on one directory.
+    let next_hit = AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        let workers = if out_dir.is_some() { jobs.min(hits.len()) } else { 0 };
+        let work = || loop {
+            let h = next_hit.fetch_add(1, Ordering::Relaxed) as usize;
+            let Some((i, dir, frames)) = hits.get(h) else { break };
+            let st = &states[*i];
             let published = match &out_dir {
                 Some(out) => {
-                    let dest = out.join(&comp.clips[i].id);
-                    materialize(&dir, &dest, rec.frames, st.ext, &counters).map(|_| dest)
+                    let dest = out.join(&comp.clips[*i].id);
+                    materialize(dir, &dest, *frames, st.ext, &counters).map(|_| dest)
                 }
-                None => Ok(dir),
+                None => Ok(dir.clone()),
             };
             match published {
                 Ok(d) => {
                     let _ = st.dir.set(d);
                     st.published.store(true, Ordering::Release);
                     st.cached.store(true, Ordering::Relaxed);
-                    planned[i] = Some((window, variant, meta.info.clone()));
                 }
                 Err(e) => st.fail(
                     ErrorKind::OutputFailed,
                     format!("cannot materialise clip {:?}: {e}", st.id),
                 ),
             }
+        };
+        for _ in 1..workers {
+            scope.spawn(work);
+        }
+        work();
+    });
+    for &(i, _, _) in &hits {
+        if states[i].failed() {
+            planned[i] = None;
         }
     }
-
     drop(span);
 
     // 3. Open (probe + index) every source some remaining clip needs, in parallel.
