@@ -161,7 +161,7 @@ impl Store {
             }
         }
         let mut hasher = blake3::Hasher::new();
-        hasher.update_reader(File::open(path)?)?;
+        hasher.update_mmap(path)?;
         let key = hasher.finalize().to_hex().to_string();
         let _ = write_atomic(&id_path, key.as_bytes());
         Ok(SourceKey(key))
