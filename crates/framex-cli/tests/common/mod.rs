@@ -387,6 +387,12 @@ pub fn long720() -> PathBuf {
     })
 }
 
+/// A fixture made by one ffmpeg command (see `ffmpeg_fixture`), for tests that need their own
+/// recipes: cached by recipe like the others.
+pub fn synth_fixture(name: &str, input: Option<&Path>, recipe: &str) -> PathBuf {
+    ffmpeg_fixture(name, input, recipe)
+}
+
 /// ffprobe's display-matrix rotation (counter-clockwise degrees, as `av_display_rotation_get`).
 pub fn ffprobe_rotation(p: &Path) -> i64 {
     let v = ffprobe_json(&["-select_streams", "v:0", "-show_entries", "stream_side_data_list"], p);
