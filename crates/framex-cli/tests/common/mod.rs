@@ -727,9 +727,17 @@ pub fn source_times(p: &Path) -> SourceTimes {
 }
 
 impl SourceTimes {
-    /// The tolerance of SPEC §2: one tick of the time base, at least 1/1000 of an output frame.
+    /// The tolerance of SPEC §2: one tick of the time base, at least 1/1000 of an output frame
+    /// — and never more than 1/16 of the source's (median) frame interval, so a coarse time base
+    /// (y4m ticks once per frame) cannot shift every sample by a whole frame.
     pub fn tolerance(&self, fps: Q) -> Q {
-        self.tick.max(Q::new(1, 1000) / fps)
+        let mut gaps: Vec<Q> = self.times.windows(2).map(|w| w[1] - w[0]).collect();
+        gaps.sort();
+        let tick = match gaps.get(gaps.len() / 2) {
+            Some(&median) => self.tick.min(median / Q::int(16)),
+            None => self.tick,
+        };
+        tick.max(Q::new(1, 1000) / fps)
     }
 
     /// The source frame a player shows at media time `m`: greatest time `<= m + tol`, else the

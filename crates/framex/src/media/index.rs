@@ -34,6 +34,8 @@ pub struct FrameIndex {
     by_pts: Vec<(i64, u32)>,
     /// End of the playable range, media seconds (last frame's pts + its duration).
     end: Rational,
+    /// Median distance between consecutive frames, in ticks.
+    median_interval: Option<i64>,
     packet_count: u32,
 }
 
@@ -98,6 +100,11 @@ impl FrameIndex {
                 (Rational::from(last_pts) + dur_ticks) * time_base - origin
             }
         };
+        let median_interval = (pts.len() >= 2).then(|| {
+            let mut d: Vec<i64> = pts.windows(2).map(|w| w[1] - w[0]).collect();
+            d.sort_unstable();
+            d[d.len() / 2]
+        });
         FrameIndex {
             time_base,
             origin,
@@ -106,6 +113,7 @@ impl FrameIndex {
             keyframes,
             by_pts,
             end,
+            median_interval,
             packet_count: packets.len() as u32,
         }
     }
@@ -140,18 +148,28 @@ impl FrameIndex {
         self.pts[i]
     }
 
-    /// The sampling tolerance for output rate `fps`: one tick, at least 1/1000 of a frame interval.
+    /// The sampling tolerance for output rate `fps` (SPEC §2): one tick of the time base — it
+    /// absorbs container rounding (a 30 fps WebM frame meant for 66.67 ms is stored at 67 ms) —
+    /// but never more than 1/16 of the source's frame interval, and at least 1/1000 of an output
+    /// frame. The cap matters only for coarse time bases: raw streams (y4m) tick once per frame,
+    /// and a full tick of slack would show every sample a frame early.
     pub fn tolerance(&self, fps: Rational) -> Rational {
-        self.time_base.max(Rational::new(1, 1000) / fps)
+        let tick = match self.median_interval {
+            Some(iv) => self
+                .time_base
+                .min(Rational::from(iv) * self.time_base / Rational::from_int(16)),
+            None => self.time_base,
+        };
+        tick.max(Rational::new(1, 1000) / fps)
     }
 
-    /// The frame on screen at media time `m`: greatest pts `<= m + tolerance`; before the first
-    /// frame, the first frame. `None` only for an empty index.
-    pub fn frame_at(&self, m: Rational, tolerance: Rational) -> Option<usize> {
+    /// The frame on screen at media time `m` for output rate `fps`: the greatest pts `<= m +
+    /// tolerance`; before the first frame, the first frame. `None` only for an empty index.
+    pub fn frame_at(&self, m: Rational, fps: Rational) -> Option<usize> {
         if self.pts.is_empty() {
             return None;
         }
-        let limit = ((m + self.origin + tolerance) / self.time_base).floor();
+        let limit = ((m + self.origin + self.tolerance(fps)) / self.time_base).floor();
         let limit = limit.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
         let n = self.pts.partition_point(|&p| p <= limit);
         Some(n.saturating_sub(1))
@@ -228,12 +246,11 @@ mod tests {
             .collect();
         let idx = FrameIndex::build(&pk, Rational::new(1, 1000), Rational::ZERO, None);
         let fps = Rational::from_int(30);
-        let tol = idx.tolerance(fps);
         for k in 0..30 {
             let m = Rational::new(k, 30);
-            assert_eq!(idx.frame_at(m, tol), Some(k as usize), "sample {k}");
+            assert_eq!(idx.frame_at(m, fps), Some(k as usize), "sample {k}");
         }
-        assert_eq!(idx.frame_at(Rational::new(-1, 10), tol), Some(0));
+        assert_eq!(idx.frame_at(Rational::new(-1, 10), fps), Some(0));
     }
 
     #[test]
@@ -241,11 +258,48 @@ mod tests {
         // 24 fps source, mp4-style time base 1/12288 (512 ticks a frame), sampled at 30 fps.
         let idx = FrameIndex::build(&cfr(48, 512, 12), Rational::new(1, 12288), Rational::ZERO, None);
         let fps = Rational::from_int(30);
-        let tol = idx.tolerance(fps);
         for k in 0..60i128 {
-            assert_eq!(idx.frame_at(Rational::new(k, 30), tol), Some((k * 24 / 30) as usize));
+            assert_eq!(idx.frame_at(Rational::new(k, 30), fps), Some((k * 24 / 30) as usize));
         }
         assert_eq!(idx.end(), Rational::from_int(2));
+    }
+
+    #[test]
+    fn a_coarse_time_base_is_not_a_frame_of_slack() {
+        // Raw streams (y4m) tick once per frame: sample k/30 must show frame k, not k + 1.
+        let idx = FrameIndex::build(&cfr(30, 1, 30), Rational::new(1, 30), Rational::ZERO, None);
+        let fps = Rational::from_int(30);
+        for k in 0..30 {
+            assert_eq!(idx.frame_at(Rational::new(k, 30), fps), Some(k as usize), "sample {k}");
+        }
+        // 24 fps source with a 1/24 time base sampled at 30 fps: floor(k·24/30).
+        let idx = FrameIndex::build(&cfr(24, 1, 24), Rational::new(1, 24), Rational::ZERO, None);
+        for k in 0..30i128 {
+            assert_eq!(
+                idx.frame_at(Rational::new(k, 30), fps),
+                Some((k * 24 / 30) as usize),
+                "sample {k}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_fine_time_base_keeps_a_thousandth_of_a_frame_of_slack() {
+        // 90 kHz ticks; a frame stored 2 ticks after its ideal time is still shown on time.
+        let pk: Vec<PacketEntry> = (0..10)
+            .map(|i| {
+                let pts = i * 3000 + if i == 5 { 2 } else { 0 };
+                PacketEntry {
+                    pts,
+                    dts: Some(pts),
+                    duration: 3000,
+                    key: i == 0,
+                    discard: false,
+                }
+            })
+            .collect();
+        let idx = FrameIndex::build(&pk, Rational::new(1, 90000), Rational::ZERO, None);
+        assert_eq!(idx.frame_at(Rational::new(5, 30), Rational::from_int(30)), Some(5));
     }
 
     #[test]
@@ -262,6 +316,6 @@ mod tests {
         let idx = FrameIndex::build(&pk, Rational::new(1, 1000), Rational::ZERO, None);
         assert!(idx.is_vfr());
         // held through the gap: media time 1.5 s shows frame 9 (pts 0.9 s)
-        assert_eq!(idx.frame_at(Rational::new(3, 2), Rational::new(1, 1000)), Some(9));
+        assert_eq!(idx.frame_at(Rational::new(3, 2), Rational::from_int(30)), Some(9));
     }
 }

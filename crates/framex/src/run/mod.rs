@@ -699,9 +699,12 @@ fn plan_clip(
     src: &Source,
 ) -> Result<(ClipWindow, Variant, Vec<usize>), ClipErrorParts> {
     let window = resolve_window(clip, comp.fps, comp.timeline_end, src.index.end()).map_err(window_error)?;
-    let tol = src.index.tolerance(comp.fps);
     let slots = (0..window.frame_count)
-        .map(|k| src.index.frame_at(window.media_time(k), tol).expect("non-empty index"))
+        .map(|k| {
+            src.index
+                .frame_at(window.media_time(k), comp.fps)
+                .expect("non-empty index")
+        })
         .collect();
     Ok((window, choose_variant(comp, &src.info), slots))
 }
