@@ -199,7 +199,7 @@ fn main() -> ExitCode {
         Command::Frame { run, at } => {
             let mut times = Vec::new();
             for t in &at {
-                match Rational::parse_decimal(t) {
+                match Rational::parse_decimal_precise(t) {
                     Some(r) => times.push((t.clone(), r)),
                     None => {
                         eprintln!("framex: --at: expected a time in seconds, got {t:?}");

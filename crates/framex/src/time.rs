@@ -108,6 +108,16 @@ impl Rational {
 
     /// Parses an exact decimal (`"2.5"`, `"-0.016"`, `"1e-6"`), truncated to microseconds.
     pub fn parse_decimal(s: &str) -> Option<Rational> {
+        Rational::parse_decimal_digits(s, 6)
+    }
+
+    /// Parses a decimal at full precision (up to 18 decimal places), e.g. a float-spelled
+    /// composition time `"0.23333333333333334"` for a frame lookup.
+    pub fn parse_decimal_precise(s: &str) -> Option<Rational> {
+        Rational::parse_decimal_digits(s, 18)
+    }
+
+    fn parse_decimal_digits(s: &str, places: u32) -> Option<Rational> {
         let s = s.trim();
         if s.is_empty() {
             return None;
@@ -138,8 +148,8 @@ impl Rational {
         }
         let mut n: i128 = if all.is_empty() { 0 } else { all.parse().ok()? };
         let mut shift = exp - frac_part.len() as i32; // value = n * 10^shift
-                                                      // Truncate to microseconds: value_us = n * 10^(shift + 6)
-        shift += 6;
+                                                      // Truncate to `places` decimals: value · 10^places = n · 10^(shift + places)
+        shift += places as i32;
         if shift >= 0 {
             if shift > 20 {
                 return None;
@@ -150,7 +160,7 @@ impl Rational {
         } else {
             n /= 10i128.pow((-shift) as u32);
         }
-        Some(Rational::new(if neg { -n } else { n }, 1_000_000))
+        Some(Rational::new(if neg { -n } else { n }, 10i128.pow(places)))
     }
 
     /// Reads a finite JSON/JS number exactly as its shortest decimal spelling, to the microsecond.
@@ -266,6 +276,10 @@ mod tests {
         assert_eq!(Rational::parse_decimal("3"), Some(Rational::from_int(3)));
         assert_eq!(Rational::parse_decimal(".5"), Some(Rational::new(1, 2)));
         assert_eq!(Rational::parse_decimal("abc"), None);
+        assert_eq!(
+            Rational::parse_decimal_precise("0.23333333333333334"),
+            Some(Rational::new(23333333333333334, 100_000_000_000_000_000))
+        );
         assert_eq!(Rational::parse_decimal(""), None);
         // float noise: 0.1 + 0.2 prints as 0.30000000000000004 -> 0.3 at microsecond precision
         assert_eq!(Rational::from_f64_decimal(0.1 + 0.2), Some(Rational::new(3, 10)));

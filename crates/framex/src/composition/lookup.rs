@@ -40,6 +40,9 @@ pub struct ClipTiming {
     /// (HyperFrames: playable duration − mediaStart). The lookup wraps every `cycle / rate`
     /// seconds. `None`: no wrap (not looping, or the frames already cover the whole window).
     pub loop_cycle: Option<Rational>,
+    /// The frames cover every sample of the window, loops unrolled (framex's own clips): wrap
+    /// only past the last frame (the inclusive end instant), so grid times use their exact file.
+    pub unrolled: bool,
 }
 
 /// `1e-9`, exactly.
@@ -59,7 +62,8 @@ impl ClipTiming {
             rate: window.rate,
             fps: window.fps / window.rate,
             frame_count: window.frame_count,
-            loop_cycle: None,
+            loop_cycle: window.loop_cycle.map(|(_, len)| len),
+            unrolled: true,
         }
     }
 
@@ -91,15 +95,28 @@ impl ClipTiming {
         if self.frame_count == 0 {
             return None;
         }
-        let mut local = t - self.start;
-        if let Some(cycle) = self.loop_cycle.filter(|c| c.is_positive()) {
-            let period = cycle / self.rate;
-            if local >= period {
-                local = local.rem_euclid(period);
-            }
+        let index_at = |local: Rational| {
+            let index = (local * self.rate * self.fps + epsilon()).floor();
+            u64::try_from(index.max(0)).unwrap_or(u64::MAX)
+        };
+        let local = t - self.start;
+        let Some(period) = self.loop_cycle.filter(|c| c.is_positive()).map(|c| c / self.rate) else {
+            return Some(index_at(local));
+        };
+        if self.unrolled {
+            let index = index_at(local);
+            // Past the unrolled frames (the end instant): the same point of the cycle earlier on.
+            return Some(if index >= self.frame_count {
+                index_at(local.rem_euclid(period))
+            } else {
+                index
+            });
         }
-        let index = (local * self.rate * self.fps + epsilon()).floor();
-        Some(u64::try_from(index.max(0)).unwrap_or(u64::MAX))
+        Some(index_at(if local >= period {
+            local.rem_euclid(period)
+        } else {
+            local
+        }))
     }
 }
 
@@ -154,6 +171,7 @@ mod tests {
             fps: Rational::from_int(fps),
             frame_count: frames,
             loop_cycle: None,
+            unrolled: false,
         }
     }
 
@@ -254,6 +272,7 @@ mod tests {
             fps: Rational::from_int(30),
             frame_count: 600,
             loop_cycle: None,
+            unrolled: false,
         };
         let table = one(clip);
         assert_eq!(frame(&table, "5"), None);
@@ -368,5 +387,29 @@ mod tests {
         }
         assert_eq!(clip.frame_at(clip.end), Some(window.frame_count - 1));
         assert_eq!(clip.frame_at(clip.end + Rational::new(1, 1_000_000)), None);
+    }
+
+    #[test]
+    fn an_unrolled_loop_wraps_at_its_inclusive_end_instead_of_holding() {
+        use crate::composition::window::resolve_window;
+        use crate::composition::ClipSpec;
+        // A 0.8 s cycle (1 s source from 0.2) looped over [0.5, 2.5] at 30 fps: 60 files.
+        let mut c = ClipSpec::new("loop", "s.mp4");
+        c.start = r("0.5");
+        c.end = Some(r("2.5"));
+        c.media_start = r("0.2");
+        c.looping = true;
+        let w = resolve_window(&c, Rational::from_int(30), None, r("1")).unwrap();
+        let clip = ClipTiming::from_window("loop", &w);
+        assert_eq!(w.frame_count, 60);
+        // Grid times use their own (exactly sampled) file.
+        for k in 0..60u64 {
+            let t = w.timeline_time(k);
+            assert_eq!(clip.frame_at(t), Some(k), "t = {t}");
+        }
+        // At the end instant (local 2.0 s = 2.5 cycles), the cycle position 0.4 s: frame 12,
+        // whose media time 0.2 + 12/30 = 0.6 is the wrapped media time — not the held frame 59.
+        assert_eq!(clip.frame_at(r("2.5")), Some(12));
+        assert_eq!(w.media_time(12), r("0.6"));
     }
 }
