@@ -15,7 +15,7 @@ use super::output::{link_or_copy, publish, ClipState};
 use super::CancelToken;
 use crate::encode::{ImageEncoder, Variant};
 use crate::media::convert::{Converter, Target};
-use crate::media::decode::{decode_frames, Delivery};
+use crate::media::decode::{decode_frames, share, Delivery};
 use crate::media::{MediaError, Source};
 use crate::report::{Counters, ErrorKind};
 use crate::run::Progress;
@@ -99,8 +99,13 @@ pub(crate) fn run_pipeline(plans: Vec<SourcePlan>, jobs: usize, shared: &Shared<
         return;
     }
     let concurrent = plans.len().min(jobs).max(1);
-    let decoder_threads = (jobs / concurrent).max(1);
-    let (tx, rx) = bounded::<Job>(jobs * 2);
+    // Decoding is about half of the work per frame (1080p H.264 → JPEG: ~3.9 ms decode,
+    // ~3.2 ms convert + encode): give decoders half the cores as frame threads, the rest and any
+    // slack to workers. On 2 cores that is one decoder thread: FFmpeg's frame threading costs
+    // more than it gains there (measured: 2.44 s vs 2.50–2.58 s for 600 1080p frames).
+    let decoder_threads = (jobs / (2 * concurrent)).max(1);
+    let qcap = jobs * 2;
+    let (tx, rx) = bounded::<Job>(qcap);
     let queue = Mutex::new(plans);
     std::thread::scope(|scope| {
         for _ in 0..jobs {
@@ -146,7 +151,7 @@ fn decode_source(mut plan: SourcePlan, threads: usize, tx: &crossbeam_channel::S
         }
         match tx.send(Job {
             frame_no,
-            frame: frame.clone(),
+            frame: share(frame),
             rotation,
             outputs: outs,
         }) {
