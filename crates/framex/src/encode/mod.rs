@@ -126,7 +126,11 @@ fn png_encode(px: &Pixels, out: &mut Vec<u8>) -> Result<(), String> {
     let mut enc = png::Encoder::new(&mut *out, width as u32, height as u32);
     enc.set_color(color);
     enc.set_depth(png::BitDepth::Eight);
-    enc.set_compression(png::Compression::Fast);
+    // `Fastest` = fdeflate's ultra-fast mode with the Up filter. `Fast` uses the same deflate
+    // with the Adaptive filter (all five filters tried per row): measured on 600 720p RGBA
+    // frames, Up takes 18 % less CPU (2.04 s vs 2.48 s) for 20 % larger files (480 vs 400 KB a
+    // frame — still smaller than ffmpeg's `-compression_level 1`, 585 KB).
+    enc.set_compression(png::Compression::Fastest);
     let mut w = enc.write_header().map_err(|e| format!("PNG encoding failed: {e}"))?;
     w.write_image_data(data)
         .map_err(|e| format!("PNG encoding failed: {e}"))?;
