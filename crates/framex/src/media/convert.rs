@@ -97,6 +97,11 @@ struct YuvTransform {
     cr_cb: i32,
     cr_cr: i32,
     cross: bool,
+    /// Without cross terms each plane is affine: `out = (in − zero) · scale / 2^16 + base`.
+    y_zero: i32,
+    y_scale: i32,
+    cb_scale: i32,
+    cr_scale: i32,
 }
 
 impl YuvTransform {
@@ -133,6 +138,11 @@ impl YuvTransform {
             c_lut[i] = (cn * 255.0 * q).round() as i32;
         }
         let cross = ycb.abs() > 1e-4 || ycr.abs() > 1e-4;
+        let (y_step, c_step) = if full {
+            (1.0, 255.0 / 255.0)
+        } else {
+            (255.0 / 219.0, 255.0 / 224.0)
+        };
         YuvTransform {
             y_lut,
             c_lut,
@@ -143,6 +153,10 @@ impl YuvTransform {
             cr_cb: (crcb * q).round() as i32,
             cr_cr: (crcr * q).round() as i32,
             cross,
+            y_zero: if full { 0 } else { 16 },
+            y_scale: (y_step * q).round() as i32,
+            cb_scale: (cbcb * c_step * q).round() as i32,
+            cr_scale: (crcr * c_step * q).round() as i32,
         }
     }
 }
@@ -291,22 +305,11 @@ impl Converter {
                 }
             }
         } else {
-            // BT.601 family: each plane is an independent 256-entry table lookup.
-            let ylut: [u8; 256] = std::array::from_fn(|i| clamp_q16(t.y_lut[i] as i64));
-            let cb_lut: [u8; 256] =
-                std::array::from_fn(|i| clamp_q16(((t.cb_cb as i64 * t.c_lut[i] as i64) >> 16) + (128 << 16)));
-            let cr_lut: [u8; 256] =
-                std::array::from_fn(|i| clamp_q16(((t.cr_cr as i64 * t.c_lut[i] as i64) >> 16) + (128 << 16)));
-            let map = |dst: &mut [u8], src: &[u8], stride: usize, pw: usize, lut: &[u8; 256]| {
-                for (drow, srow) in dst.chunks_exact_mut(pw).zip(src.chunks(stride)) {
-                    for (d, s) in drow.iter_mut().zip(&srow[..pw]) {
-                        *d = lut[*s as usize];
-                    }
-                }
-            };
-            map(y, yp, ys, w, &ylut);
-            map(u, up, us, cw, &cb_lut);
-            map(v, vp, vs, cw, &cr_lut);
+            // BT.601 family: each plane is an independent affine map, written as fixed-point
+            // arithmetic so the compiler vectorises it (a table lookup cannot be).
+            affine_plane(y, yp, ys, w, t.y_zero, t.y_scale, 0);
+            affine_plane(u, up, us, cw, 128, t.cb_scale, 128);
+            affine_plane(v, vp, vs, cw, 128, t.cr_scale, 128);
         }
         self.layout = Layout::Yuv420;
         self.width = w;
@@ -420,6 +423,35 @@ impl Converter {
     }
 }
 
+/// `dst = clamp(((src − zero) · scale + 2^15) / 2^16 + base)` over a plane of `width` bytes a
+/// row (`stride` in the source). Plain integer arithmetic on slices, so it vectorises; with AVX2
+/// (checked at run time) eight pixels a step.
+fn affine_plane(dst: &mut [u8], src: &[u8], stride: usize, width: usize, zero: i32, scale: i32, base: i32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above); the function is otherwise safe code.
+        unsafe { affine_plane_avx2(dst, src, stride, width, zero, scale, base) };
+        return;
+    }
+    affine_plane_body(dst, src, stride, width, zero, scale, base);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn affine_plane_avx2(dst: &mut [u8], src: &[u8], stride: usize, width: usize, zero: i32, scale: i32, base: i32) {
+    affine_plane_body(dst, src, stride, width, zero, scale, base);
+}
+
+#[inline(always)]
+fn affine_plane_body(dst: &mut [u8], src: &[u8], stride: usize, width: usize, zero: i32, scale: i32, base: i32) {
+    let add = (base << 16) + (1 << 15);
+    for (drow, srow) in dst.chunks_exact_mut(width).zip(src.chunks(stride)) {
+        for (d, &s) in drow.iter_mut().zip(&srow[..width]) {
+            *d = (((s as i32 - zero) * scale + add) >> 16).clamp(0, 255) as u8;
+        }
+    }
+}
+
 /// Rotates a packed plane of `bpp`-byte pixels clockwise by 90, 180 or 270 degrees.
 fn rotate_plane(src: &[u8], dst: &mut Vec<u8>, w: usize, h: usize, bpp: usize, rotation: u32) {
     fit(dst, src.len());
@@ -468,6 +500,36 @@ mod tests {
         assert_eq!(clamp_q16(t.y_lut[16] as i64), 0);
         assert_eq!(clamp_q16(t.y_lut[235] as i64), 255);
         assert_eq!(clamp_q16(t.y_lut[126] as i64), 128);
+    }
+
+    #[test]
+    fn affine_range_expansion_matches_the_formula() {
+        for full in [false, true] {
+            let t = YuvTransform::new(0.299, 0.114, full);
+            assert!(!t.cross);
+            let src: Vec<u8> = (0..=255).collect();
+            let (mut y, mut c) = (vec![0u8; 256], vec![0u8; 256]);
+            affine_plane(&mut y, &src, 256, 256, t.y_zero, t.y_scale, 0);
+            affine_plane(&mut c, &src, 256, 256, 128, t.cb_scale, 128);
+            for i in 0..256usize {
+                let (ey, ec) = if full {
+                    (i as f64, i as f64)
+                } else {
+                    (
+                        (i as f64 - 16.0) * 255.0 / 219.0,
+                        (i as f64 - 128.0) * 255.0 / 224.0 + 128.0,
+                    )
+                };
+                let (ey, ec) = (ey.round().clamp(0.0, 255.0), ec.round().clamp(0.0, 255.0));
+                assert!((y[i] as f64 - ey).abs() <= 1.0, "luma {i}: {} vs {ey}", y[i]);
+                assert!((c[i] as f64 - ec).abs() <= 1.0, "chroma {i}: {} vs {ec}", c[i]);
+            }
+            if !full {
+                assert_eq!((y[16], y[235], c[128]), (0, 255, 128));
+            } else {
+                assert_eq!(y, src, "full range BT.601 is the identity");
+            }
+        }
     }
 
     #[test]
