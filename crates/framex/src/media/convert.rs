@@ -139,7 +139,7 @@ impl YuvTransform {
         }
         let cross = ycb.abs() > 1e-4 || ycr.abs() > 1e-4;
         let (y_step, c_step) = if full {
-            (1.0, 255.0 / 255.0)
+            (1.0, 1.0)
         } else {
             (255.0 / 219.0, 255.0 / 224.0)
         };
