@@ -221,77 +221,119 @@ fn window_error(e: WindowError) -> ClipErrorParts {
 /// Extracts every clip of `comp`. Never panics on bad input: each clip either has its frames
 /// or an error of an [`ErrorKind`].
 pub fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
-    let t_start = Instant::now();
-    let tracer = Tracer::new(opts.trace);
     crate::media::init();
-    let jobs = available_jobs(opts.jobs);
-    let counters = Counters::default();
-    let mut breakdown = Breakdown::default();
-    let mut warnings = Vec::new();
-    let n = comp.clips.len();
-    let mut states: Vec<ClipState> = comp.clips.iter().map(|c| ClipState::new(&c.id)).collect();
+    let mut run = Run::new(comp, opts);
+    run.resolve_sources();
+    run.whole_clip_hits();
+    let opened = run.open_sources();
+    let needs = run.plan_misses();
+    run.produce(needs, opened);
+    run.finish()
+}
 
-    let store = opts.cache_dir.as_ref().and_then(|d| match Store::open(d) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            warnings.push(format!(
-                "cache folder {} is not writable ({e}); running uncached",
-                d.display()
-            ));
-            None
-        }
-    });
-    let out_dir = match &opts.out_dir {
-        Some(o) => match std::fs::create_dir_all(o).and_then(|_| std::fs::canonicalize(o)) {
-            Ok(o) => {
-                breakdown.temps_cleared += sweep_stale_staging(&o);
-                Some(o)
-            }
+/// One extraction, phase by phase: resolve → whole-clip hits → probe → plan → produce → finish.
+struct Run<'a> {
+    comp: &'a Composition,
+    opts: &'a ExtractOptions,
+    started: Instant,
+    jobs: usize,
+    tracer: Tracer,
+    counters: Counters,
+    breakdown: Breakdown,
+    warnings: Vec<String>,
+    store: Option<Store>,
+    out_dir: Option<PathBuf>,
+    /// Per clip, in composition order.
+    states: Vec<ClipState>,
+    clip_source: Vec<Option<usize>>,
+    planned: Vec<Option<(ClipWindow, Variant, MediaInfo)>>,
+    sources: Vec<SourceEntry>,
+}
+
+impl<'a> Run<'a> {
+    /// Opens the store (or warns and runs uncached) and prepares the output folder.
+    fn new(comp: &'a Composition, opts: &'a ExtractOptions) -> Run<'a> {
+        let n = comp.clips.len();
+        let mut run = Run {
+            comp,
+            opts,
+            started: Instant::now(),
+            jobs: available_jobs(opts.jobs),
+            tracer: Tracer::new(opts.trace),
+            counters: Counters::default(),
+            breakdown: Breakdown::default(),
+            warnings: Vec::new(),
+            store: None,
+            out_dir: None,
+            states: comp.clips.iter().map(|c| ClipState::new(&c.id)).collect(),
+            clip_source: vec![None; n],
+            planned: vec![None; n],
+            sources: Vec::new(),
+        };
+        run.store = opts.cache_dir.as_ref().and_then(|d| match Store::open(d) {
+            Ok(s) => Some(s),
             Err(e) => {
-                for st in &states {
-                    st.fail(
-                        ErrorKind::OutputFailed,
-                        format!("cannot create the output folder {}: {e}", o.display()),
-                    );
-                }
+                run.warnings.push(format!(
+                    "cache folder {} is not writable ({e}); running uncached",
+                    d.display()
+                ));
                 None
             }
-        },
-        None => None,
-    };
-    if out_dir.is_none() && store.is_none() {
-        for st in &states {
-            st.fail(
+        });
+        if let Some(o) = &opts.out_dir {
+            match std::fs::create_dir_all(o).and_then(|_| std::fs::canonicalize(o)) {
+                Ok(o) => {
+                    run.breakdown.temps_cleared += sweep_stale_staging(&o);
+                    run.out_dir = Some(o);
+                }
+                Err(e) => run.fail_all(
+                    ErrorKind::OutputFailed,
+                    &format!("cannot create the output folder {}: {e}", o.display()),
+                ),
+            }
+        }
+        if run.out_dir.is_none() && run.store.is_none() && opts.out_dir.is_none() {
+            run.fail_all(
                 ErrorKind::OutputFailed,
                 "nowhere to write frames: give an output folder or enable the cache",
             );
         }
+        run
     }
 
-    // 1. Resolve sources; identify each distinct one (by content with a store, else by path).
-    let t = Instant::now();
-    let span = tracer.span("phase", || "resolve sources".into());
-    let mut sources: Vec<SourceEntry> = Vec::new();
-    let mut clip_source: Vec<Option<usize>> = vec![None; n];
-    {
+    fn fail_all(&self, kind: ErrorKind, message: &str) {
+        for st in &self.states {
+            st.fail(kind, message);
+        }
+    }
+
+    /// Clips still to be produced (not failed, not answered from the store).
+    fn pending(&self, i: usize) -> bool {
+        !self.states[i].failed() && !self.states[i].is_published()
+    }
+
+    /// Resolves every clip's `src` and identifies each distinct source — by content with a
+    /// store, else by canonical path — taking a shared store lock on it for the whole run.
+    fn resolve_sources(&mut self) {
+        let _span = self.tracer.span("phase", || "resolve sources".into());
         let mut by_id: HashMap<String, usize> = HashMap::new();
-        for (i, clip) in comp.clips.iter().enumerate() {
-            if states[i].failed() {
+        for (i, clip) in self.comp.clips.iter().enumerate() {
+            if self.states[i].failed() {
                 continue;
             }
-            let path = match resolve_src(&clip.src, &comp.base_dir) {
+            let path = match resolve_src(&clip.src, &self.comp.base_dir) {
                 Ok(p) => p,
                 Err((kind, msg)) => {
-                    states[i].fail(kind, msg);
+                    self.states[i].fail(kind, msg);
                     continue;
                 }
             };
             let canonical = std::fs::canonicalize(&path).unwrap_or(path.clone());
-            let key = match &store {
+            let key = match &self.store {
                 Some(store) if canonical.is_file() => match store.source_key(&canonical) {
                     Ok(k) => Some(k),
                     Err(e) => {
-                        states[i].fail(ErrorKind::InvalidMedia, format!("cannot read {}: {e}", path.display()));
+                        self.states[i].fail(ErrorKind::InvalidMedia, format!("cannot read {}: {e}", path.display()));
                         continue;
                     }
                 },
@@ -301,364 +343,380 @@ pub fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
                 .as_ref()
                 .map(|k| k.0.clone())
                 .unwrap_or_else(|| canonical.display().to_string());
-            let s = *by_id.entry(ident).or_insert_with(|| {
-                let (lock, meta) = match (&store, &key) {
-                    (Some(store), Some(k)) => (store.lock_source(k).ok(), store.load_meta(k)),
-                    _ => (None, None),
-                };
-                sources.push(SourceEntry {
-                    path: path.clone(),
-                    key: key.clone(),
-                    _lock: lock,
-                    meta,
-                    opened: None,
-                });
-                sources.len() - 1
-            });
-            clip_source[i] = Some(s);
+            let s = match by_id.get(&ident) {
+                Some(&s) => s,
+                None => {
+                    let (lock, meta) = match (&self.store, &key) {
+                        (Some(store), Some(k)) => (store.lock_source(k).ok(), store.load_meta(k)),
+                        _ => (None, None),
+                    };
+                    self.sources.push(SourceEntry {
+                        path,
+                        key,
+                        _lock: lock,
+                        meta,
+                        opened: None,
+                    });
+                    by_id.insert(ident, self.sources.len() - 1);
+                    self.sources.len() - 1
+                }
+            };
+            self.clip_source[i] = Some(s);
         }
     }
 
-    drop(span);
-
-    // 2. Whole-clip hits: answered from the store's clip records, without FFmpeg.
-    let span = tracer.span("phase", || "whole-clip hits".into());
-    let mut planned: Vec<Option<(ClipWindow, Variant, MediaInfo)>> = vec![None; n];
-    let mut hits: Vec<(usize, PathBuf, u64)> = Vec::new();
-    if let Some(store) = &store {
-        for i in 0..n {
-            let Some(s) = clip_source[i] else { continue };
-            let (Some(key), Some(meta)) = (&sources[s].key, &sources[s].meta) else {
+    /// Answers clips whose frames the store already holds as a complete clip folder — from the
+    /// source's stored metadata, without FFmpeg — and materialises them into `--out` in parallel
+    /// (each clip is its own folder, so links to different clips do not contend).
+    fn whole_clip_hits(&mut self) {
+        let _span = self.tracer.span("phase", || "whole-clip hits".into());
+        let Some(store) = &self.store else { return };
+        let mut hits: Vec<(usize, PathBuf, u64)> = Vec::new();
+        for i in 0..self.comp.clips.len() {
+            let Some(s) = self.clip_source[i] else { continue };
+            let (Some(key), Some(meta)) = (&self.sources[s].key, &self.sources[s].meta) else {
                 continue;
             };
             let end = Rational::new(meta.end[0], meta.end[1].max(1));
-            let Ok(window) = resolve_window(&comp.clips[i], comp.fps, comp.timeline_end, end) else {
+            let Ok(window) = resolve_window(&self.comp.clips[i], self.comp.fps, self.comp.timeline_end, end) else {
                 continue;
             };
-            let variant = choose_variant(comp, &meta.info);
-            let vkey = variant_key(&variant, meta.info.rotation);
-            let ckey = clip_key(&window, &vkey);
+            let variant = choose_variant(self.comp, &meta.info);
+            let ckey = clip_key(&window, &variant_key(&variant, meta.info.rotation));
             let Some(rec) = store.lookup_clip(key, &ckey) else {
                 continue;
             };
             if rec.frames != window.frame_count {
                 continue;
             }
-            let st = &mut states[i];
-            st.ext = variant.format.extension();
-            let dir = store.clip_dir(key, &ckey);
-            planned[i] = Some((window, variant, meta.info.clone()));
-            hits.push((i, dir, rec.frames));
+            self.states[i].ext = variant.format.extension();
+            self.planned[i] = Some((window, variant, meta.info.clone()));
+            hits.push((i, store.clip_dir(key, &ckey), rec.frames));
         }
-    }
-    // Materialise hits into OUT in parallel: each clip is its own folder, so links to different
-    // clips do not contend on one directory.
-    let next_hit = AtomicU64::new(0);
-    std::thread::scope(|scope| {
-        let workers = if out_dir.is_some() { jobs.min(hits.len()) } else { 0 };
-        let work = || loop {
-            let h = next_hit.fetch_add(1, Ordering::Relaxed) as usize;
-            let Some((i, dir, frames)) = hits.get(h) else { break };
-            let st = &states[*i];
-            let published = match &out_dir {
-                Some(out) => {
-                    let dest = out.join(&comp.clips[*i].id);
-                    materialize(dir, &dest, *frames, st.ext, &counters).map(|_| dest)
+        let next = AtomicU64::new(0);
+        let (states, out_dir, comp, counters) = (&self.states, &self.out_dir, self.comp, &self.counters);
+        std::thread::scope(|scope| {
+            let work = || loop {
+                let h = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some((i, dir, frames)) = hits.get(h) else { break };
+                let st = &states[*i];
+                let published = match out_dir {
+                    Some(out) => {
+                        let dest = out.join(&comp.clips[*i].id);
+                        materialize(dir, &dest, *frames, st.ext, counters).map(|_| dest)
+                    }
+                    None => Ok(dir.clone()),
+                };
+                match published {
+                    Ok(d) => {
+                        let _ = st.dir.set(d);
+                        st.published.store(true, Ordering::Release);
+                        st.cached.store(true, Ordering::Relaxed);
+                    }
+                    Err(e) => st.fail(
+                        ErrorKind::OutputFailed,
+                        format!("cannot materialise clip {:?}: {e}", st.id),
+                    ),
                 }
-                None => Ok(dir.clone()),
             };
-            match published {
-                Ok(d) => {
-                    let _ = st.dir.set(d);
-                    st.published.store(true, Ordering::Release);
-                    st.cached.store(true, Ordering::Relaxed);
-                }
-                Err(e) => st.fail(
-                    ErrorKind::OutputFailed,
-                    format!("cannot materialise clip {:?}: {e}", st.id),
-                ),
+            let workers = if out_dir.is_some() {
+                self.jobs.min(hits.len())
+            } else {
+                0
+            };
+            for _ in 1..workers {
+                scope.spawn(work);
             }
-        };
-        for _ in 1..workers {
-            scope.spawn(work);
-        }
-        work();
-    });
-    for &(i, _, _) in &hits {
-        if states[i].failed() {
-            planned[i] = None;
+            work();
+        });
+        for &(i, _, _) in &hits {
+            if self.states[i].failed() {
+                self.planned[i] = None;
+            }
         }
     }
-    drop(span);
 
-    // 3. Open (probe + index) every source some remaining clip needs, in parallel.
-    let span = tracer.span("phase", || "probe".into());
-    let to_open: Vec<usize> = (0..sources.len())
-        .filter(|&s| (0..n).any(|i| clip_source[i] == Some(s) && !states[i].failed() && !states[i].is_published()))
-        .collect();
-    let paths: Vec<PathBuf> = to_open.iter().map(|&s| sources[s].path.clone()).collect();
-    for (s, r) in to_open.iter().zip(open_all(&paths, jobs, &opts.cancel, &tracer)) {
-        if let (Ok(src), Some(store), Some(key)) = (&r, &store, &sources[*s].key) {
-            let end = src.index.end();
-            let meta = SourceMeta {
-                info: src.info.clone(),
-                end: [end.num(), end.den()],
-            };
-            let _ = store.save_meta(key, &meta);
-        }
-        sources[*s].opened = Some(r);
-    }
-    breakdown.probe_ms = ms(t);
-    drop(span);
-
-    // 4. Plan the misses: windows, sample → source frame, staging folders.
-    let t = Instant::now();
-    let span = tracer.span("phase", || "plan".into());
-    let mut needs: Vec<SourceNeeds> = vec![BTreeMap::new(); sources.len()];
-    for i in 0..n {
-        let st = &mut states[i];
-        if st.failed() || st.is_published() {
-            continue;
-        }
-        let Some(s) = clip_source[i] else { continue };
-        let src = match &sources[s].opened {
-            Some(Ok(src)) => src,
-            Some(Err(e)) => {
-                st.fail(media_error_kind(e), e.to_string());
-                continue;
-            }
-            None => continue,
-        };
-        let (window, variant, slots) = match plan_clip(comp, &comp.clips[i], src) {
-            Ok(p) => p,
-            Err((kind, msg)) => {
-                st.fail(kind, msg);
-                continue;
-            }
-        };
-        st.ext = variant.format.extension();
-        st.out_final = out_dir.as_ref().map(|o| o.join(&comp.clips[i].id));
-        let vkey = variant_key(&variant, src.info.rotation);
-        match (&store, &sources[s].key) {
-            (Some(store), Some(key)) => {
-                st.staging = store.temp_path(&format!("clip-{}", comp.clips[i].id));
-                st.store = Some(StoreTarget {
-                    source: key.clone(),
-                    clip_key: clip_key(&window, &vkey),
-                    record: ClipRecord {
-                        frames: window.frame_count,
-                        ext: st.ext.to_string(),
-                        variant: vkey.clone(),
-                        pts: slots.iter().map(|&f| src.index.pts(f)).collect(),
+    /// Opens (probe + packet index) every source some pending clip needs, in parallel, and
+    /// saves its metadata to the store. Returns the sources opened.
+    fn open_sources(&mut self) -> Vec<usize> {
+        let t = Instant::now();
+        let _span = self.tracer.span("phase", || "probe".into());
+        let n = self.comp.clips.len();
+        let to_open: Vec<usize> = (0..self.sources.len())
+            .filter(|&s| (0..n).any(|i| self.clip_source[i] == Some(s) && self.pending(i)))
+            .collect();
+        let paths: Vec<PathBuf> = to_open.iter().map(|&s| self.sources[s].path.clone()).collect();
+        for (&s, r) in to_open
+            .iter()
+            .zip(open_all(&paths, self.jobs, &self.opts.cancel, &self.tracer))
+        {
+            if let (Ok(src), Some(store), Some(key)) = (&r, &self.store, &self.sources[s].key) {
+                let end = src.index.end();
+                let _ = store.save_meta(
+                    key,
+                    &SourceMeta {
+                        info: src.info.clone(),
+                        end: [end.num(), end.den()],
                     },
-                });
+                );
             }
-            _ => {
-                st.staging = out_staging(
-                    out_dir.as_ref().expect("uncached runs have an output folder"),
-                    &comp.clips[i].id,
-                )
-            }
+            self.sources[s].opened = Some(r);
         }
-        let _ = std::fs::remove_dir_all(&st.staging);
-        if let Err(e) = std::fs::create_dir_all(&st.staging) {
-            st.fail(
-                ErrorKind::OutputFailed,
-                format!("cannot create {}: {e}", st.staging.display()),
-            );
-            continue;
-        }
-        st.remaining.store(window.frame_count, Ordering::Relaxed);
-        st.source = Some(s);
-        for (k, frame) in slots.into_iter().enumerate() {
-            needs[s].entry((frame, variant)).or_default().push((i, k as u64));
-        }
-        planned[i] = Some((window, variant, src.info.clone()));
+        self.breakdown.probe_ms = ms(t);
+        to_open
     }
-    let total: u64 = (0..n)
-        .filter(|&i| !states[i].failed())
-        .filter_map(|i| planned[i].as_ref())
-        .map(|p| p.0.frame_count)
-        .sum();
-    if let Some(p) = &opts.progress {
-        p.planned(total, to_open.len());
-        let hit: u64 = (0..n)
-            .filter(|&i| states[i].cached.load(Ordering::Relaxed))
-            .filter_map(|i| planned[i].as_ref())
-            .map(|p| p.0.frame_count)
-            .sum();
-        p.wrote(None, hit);
-        for &s in &to_open {
-            let frames = (0..n)
-                .filter(|&i| clip_source[i] == Some(s) && !states[i].failed() && !states[i].is_published())
-                .filter_map(|i| planned[i].as_ref())
-                .map(|p| p.0.frame_count)
-                .sum();
-            let name = sources[s]
+
+    /// Plans every pending clip: window, the source frame of each output frame, and a staging
+    /// folder. Returns, per source, the output slots grouped by (source frame, variant).
+    fn plan_misses(&mut self) -> Vec<SourceNeeds> {
+        let t = Instant::now();
+        let _span = self.tracer.span("phase", || "plan".into());
+        let mut needs: Vec<SourceNeeds> = vec![BTreeMap::new(); self.sources.len()];
+        for i in 0..self.comp.clips.len() {
+            if !self.pending(i) {
+                continue;
+            }
+            let Some(s) = self.clip_source[i] else { continue };
+            let clip = &self.comp.clips[i];
+            let st = &mut self.states[i];
+            let src = match &self.sources[s].opened {
+                Some(Ok(src)) => src,
+                Some(Err(e)) => {
+                    st.fail(media_error_kind(e), e.to_string());
+                    continue;
+                }
+                None => continue,
+            };
+            let (window, variant, slots) = match plan_clip(self.comp, clip, src) {
+                Ok(p) => p,
+                Err((kind, msg)) => {
+                    st.fail(kind, msg);
+                    continue;
+                }
+            };
+            st.ext = variant.format.extension();
+            st.out_final = self.out_dir.as_ref().map(|o| o.join(&clip.id));
+            let vkey = variant_key(&variant, src.info.rotation);
+            match (&self.store, &self.sources[s].key) {
+                (Some(store), Some(key)) => {
+                    st.staging = store.temp_path(&format!("clip-{}", clip.id));
+                    st.store = Some(StoreTarget {
+                        source: key.clone(),
+                        clip_key: clip_key(&window, &vkey),
+                        record: ClipRecord {
+                            frames: window.frame_count,
+                            ext: st.ext.to_string(),
+                            variant: vkey,
+                            pts: slots.iter().map(|&f| src.index.pts(f)).collect(),
+                        },
+                    });
+                }
+                _ => {
+                    st.staging = out_staging(
+                        self.out_dir.as_ref().expect("uncached runs have an output folder"),
+                        &clip.id,
+                    )
+                }
+            }
+            let _ = std::fs::remove_dir_all(&st.staging);
+            if let Err(e) = std::fs::create_dir_all(&st.staging) {
+                st.fail(
+                    ErrorKind::OutputFailed,
+                    format!("cannot create {}: {e}", st.staging.display()),
+                );
+                continue;
+            }
+            st.remaining.store(window.frame_count, Ordering::Relaxed);
+            st.source = Some(s);
+            for (k, frame) in slots.into_iter().enumerate() {
+                needs[s].entry((frame, variant)).or_default().push((i, k as u64));
+            }
+            self.planned[i] = Some((window, variant, src.info.clone()));
+        }
+        self.breakdown.plan_ms = ms(t);
+        needs
+    }
+
+    /// Links frames the store already holds into the clips' staging folders, decodes and
+    /// encodes the rest (one sweep per source), and publishes each clip when complete.
+    fn produce(&mut self, needs: Vec<SourceNeeds>, opened: Vec<usize>) {
+        let n = self.comp.clips.len();
+        if let Some(p) = &self.opts.progress {
+            let frames_of = |pick: &dyn Fn(usize) -> bool| -> u64 {
+                (0..n)
+                    .filter(|&i| pick(i))
+                    .filter_map(|i| self.planned[i].as_ref())
+                    .map(|p| p.0.frame_count)
+                    .sum()
+            };
+            p.planned(frames_of(&|i| !self.states[i].failed()), opened.len());
+            p.wrote(None, frames_of(&|i| self.states[i].cached.load(Ordering::Relaxed)));
+            for &s in &opened {
+                let name = self.sources[s]
+                    .path
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                p.source_planned(
+                    s,
+                    &name,
+                    frames_of(&|i| self.clip_source[i] == Some(s) && self.pending(i)),
+                );
+            }
+        }
+        let shared = Shared {
+            clips: &self.states,
+            counters: &self.counters,
+            cancel: &self.opts.cancel,
+            progress: self.opts.progress.as_deref(),
+            store: self.store.as_ref(),
+            tracer: &self.tracer,
+        };
+        // Clips with no frames are complete as soon as they are planned.
+        for st in &self.states {
+            if !st.failed()
+                && !st.is_published()
+                && st.remaining.load(Ordering::Relaxed) == 0
+                && !st.staging.as_os_str().is_empty()
+            {
+                publish(st, shared.store, shared.counters, shared.cancel.is_cancelled());
+            }
+        }
+        let mut plans: Vec<SourcePlan> = Vec::new();
+        for (s, frames) in needs.into_iter().enumerate() {
+            if frames.is_empty() {
+                continue;
+            }
+            let Some(Ok(source)) = self.sources[s].opened.take() else {
+                continue;
+            };
+            let key = self.sources[s].key.clone();
+            let rotation = source.info.rotation;
+            let mut stored: HashMap<Variant, std::collections::HashSet<i64>> = HashMap::new();
+            let mut needed: Vec<usize> = Vec::new();
+            let mut outputs: Vec<Vec<Output>> = Vec::new();
+            for ((frame, variant), slots) in frames {
+                let object = match (shared.store, &key) {
+                    (Some(store), Some(key)) => {
+                        let vkey = variant_key(&variant, rotation);
+                        let ext = variant.format.extension();
+                        let pts = source.index.pts(frame);
+                        let have = stored
+                            .entry(variant)
+                            .or_insert_with(|| store.existing_frames(key, &vkey, ext));
+                        let obj = store.frame_path(key, &vkey, pts, ext);
+                        if have.contains(&pts) {
+                            Counters::add(&self.counters.frames_reused, 1);
+                            shared.fill_slots(&obj, &slots);
+                            continue;
+                        }
+                        Some(obj)
+                    }
+                    _ => None,
+                };
+                if needed.last() != Some(&frame) {
+                    needed.push(frame);
+                    outputs.push(Vec::new());
+                }
+                outputs
+                    .last_mut()
+                    .expect("pushed above")
+                    .push(Output { variant, object, slots });
+            }
+            if needed.is_empty() {
+                continue;
+            }
+            let clips = (0..n)
+                .filter(|&i| self.clip_source[i] == Some(s) && self.planned[i].is_some())
+                .collect();
+            let name = self.sources[s]
                 .path
                 .file_name()
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            p.source_planned(s, &name, frames);
+            plans.push(SourcePlan {
+                source,
+                name,
+                needed,
+                outputs,
+                clips,
+            });
         }
+        let _span = self.tracer.span("phase", || "decode + encode".into());
+        run_pipeline(plans, self.jobs, &shared);
     }
 
-    // 5. Frames already in the store are linked, not decoded; the rest become decode plans.
-    let shared = Shared {
-        clips: &states,
-        counters: &counters,
-        cancel: &opts.cancel,
-        progress: opts.progress.as_deref(),
-        store: store.as_ref(),
-        tracer: &tracer,
-    };
-    for st in &states {
-        if !st.failed()
-            && !st.is_published()
-            && st.remaining.load(Ordering::Relaxed) == 0
-            && !st.staging.as_os_str().is_empty()
-        {
-            publish(st, store.as_ref(), &counters, opts.cancel.is_cancelled());
-        }
-    }
-    let mut plans: Vec<SourcePlan> = Vec::new();
-    for (s, frames) in needs.into_iter().enumerate() {
-        if frames.is_empty() {
-            continue;
-        }
-        let Some(Ok(_)) = &sources[s].opened else { continue };
-        let key = sources[s].key.clone();
-        let mut existing: HashMap<Variant, std::collections::HashSet<i64>> = HashMap::new();
-        let mut needed: Vec<usize> = Vec::new();
-        let mut outputs: Vec<Vec<Output>> = Vec::new();
-        let source = match sources[s].opened.take() {
-            Some(Ok(src)) => src,
-            _ => continue,
-        };
-        let rotation = source.info.rotation;
-        for ((frame, variant), slots) in frames {
-            let object = match (&store, &key) {
-                (Some(store), Some(key)) => {
-                    let vkey = variant_key(&variant, rotation);
-                    let pts = source.index.pts(frame);
-                    let have = existing
-                        .entry(variant)
-                        .or_insert_with(|| store.existing_frames(key, &vkey, variant.format.extension()));
-                    let obj = store.frame_path(key, &vkey, pts, variant.format.extension());
-                    if have.contains(&pts) {
-                        Counters::add(&counters.frames_reused, 1);
-                        shared.fill_slots(&obj, &slots);
-                        continue;
+    /// Settles every clip (published, failed or cancelled; staging folders removed), sweeps
+    /// the store when due, and builds the result.
+    fn finish(mut self) -> ExtractionResult {
+        let mut clips = Vec::new();
+        let mut errors = Vec::new();
+        for (i, st) in self.states.iter().enumerate() {
+            if !st.is_published() {
+                if !st.staging.as_os_str().is_empty() {
+                    let _ = std::fs::remove_dir_all(&st.staging);
+                }
+                if !st.failed() {
+                    if self.opts.cancel.is_cancelled() {
+                        st.fail(ErrorKind::Cancelled, "extraction cancelled before this clip finished");
+                    } else {
+                        st.fail(ErrorKind::Internal, "clip did not complete");
                     }
-                    Some(obj)
                 }
-                _ => None,
-            };
-            if needed.last() != Some(&frame) {
-                needed.push(frame);
-                outputs.push(Vec::new());
             }
-            outputs
-                .last_mut()
-                .expect("pushed above")
-                .push(Output { variant, object, slots });
+            if let Some(e) = st.failure.get() {
+                errors.push(e.clone());
+                continue;
+            }
+            let (w, variant, info) = self.planned[i].clone().expect("published clip was planned");
+            let clip = &self.comp.clips[i];
+            let cached = st.cached.load(Ordering::Relaxed);
+            if cached {
+                self.breakdown.clip_hits += 1;
+            } else {
+                self.breakdown.clip_misses += 1;
+            }
+            clips.push(ClipFrames {
+                id: clip.id.clone(),
+                src: clip.src.clone(),
+                frames: w.frame_count,
+                dir: st.dir.get().cloned().unwrap_or_default(),
+                fps: self.comp.fps.to_f64(),
+                format: variant.format,
+                start: w.timeline_start.to_f64(),
+                end: w.timeline_end.to_f64(),
+                media_start: w.media_time(0).to_f64(),
+                playback_rate: w.rate.to_f64(),
+                looping: clip.looping,
+                metadata: info,
+                cached,
+                timing: ClipTiming::from_window(clip.id.clone(), &w),
+            });
         }
-        if needed.is_empty() {
-            continue;
+        self.counters.fill(&mut self.breakdown);
+        // Keep the store bounded: sweep when this run wrote something or the last sweep is old.
+        if let Some(store) = &self.store {
+            if gc::sweep_due(store, self.breakdown.frames_encoded > 0) {
+                let _span = self.tracer.span("phase", || "gc".into());
+                let t = Instant::now();
+                let r = gc::gc(store, self.opts.gc);
+                self.breakdown.gc_evictions = r.evictions;
+                self.breakdown.gc_bytes_freed = r.bytes_freed;
+                self.breakdown.temps_cleared += r.temps_cleared;
+                self.breakdown.gc_ms = ms(t);
+            }
         }
-        let clips = (0..n)
-            .filter(|&i| clip_source[i] == Some(s) && planned[i].is_some())
-            .collect();
-        let name = sources[s]
-            .path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        plans.push(SourcePlan {
-            source,
-            name,
-            needed,
-            outputs,
+        let total_frames = clips.iter().map(|c| c.frames).sum();
+        ExtractionResult {
+            success: errors.is_empty(),
             clips,
-        });
-    }
-    breakdown.plan_ms = ms(t);
-    drop(span);
-
-    // 6. Decode, convert, encode, write, publish.
-    let span = tracer.span("phase", || "decode + encode".into());
-    run_pipeline(plans, jobs, &shared);
-    drop(span);
-
-    // 7. Settle every clip: published, failed, or cancelled (and clean its staging folder).
-    let mut clips_out = Vec::new();
-    let mut errs = Vec::new();
-    for (i, st) in states.iter().enumerate() {
-        if !st.is_published() {
-            if !st.staging.as_os_str().is_empty() {
-                let _ = std::fs::remove_dir_all(&st.staging);
-            }
-            if !st.failed() {
-                if opts.cancel.is_cancelled() {
-                    st.fail(ErrorKind::Cancelled, "extraction cancelled before this clip finished");
-                } else {
-                    st.fail(ErrorKind::Internal, "clip did not complete");
-                }
-            }
+            errors,
+            warnings: self.warnings,
+            total_frames,
+            duration_ms: ms(self.started),
+            breakdown: self.breakdown,
+            trace: self.tracer.into_events(),
         }
-        if let Some(e) = st.failure.get() {
-            errs.push(e.clone());
-            continue;
-        }
-        let (w, variant, info) = planned[i].clone().expect("published clip was planned");
-        let clip = &comp.clips[i];
-        let cached = st.cached.load(Ordering::Relaxed);
-        if cached {
-            breakdown.clip_hits += 1;
-        } else {
-            breakdown.clip_misses += 1;
-        }
-        clips_out.push(ClipFrames {
-            id: clip.id.clone(),
-            src: clip.src.clone(),
-            frames: w.frame_count,
-            dir: st.dir.get().cloned().unwrap_or_default(),
-            fps: comp.fps.to_f64(),
-            format: variant.format,
-            start: w.timeline_start.to_f64(),
-            end: w.timeline_end.to_f64(),
-            media_start: w.media_time(0).to_f64(),
-            playback_rate: w.rate.to_f64(),
-            looping: clip.looping,
-            metadata: info,
-            cached,
-            timing: ClipTiming::from_window(clip.id.clone(), &w),
-        });
-    }
-    counters.fill(&mut breakdown);
-
-    // 8. Keep the store bounded: sweep when this run wrote something or the last sweep is old.
-    if let Some(store) = &store {
-        if gc::sweep_due(store, breakdown.frames_encoded > 0) {
-            let _span = tracer.span("phase", || "gc".into());
-            let t = Instant::now();
-            let r = gc::gc(store, opts.gc);
-            breakdown.gc_evictions = r.evictions;
-            breakdown.gc_bytes_freed = r.bytes_freed;
-            breakdown.temps_cleared += r.temps_cleared;
-            breakdown.gc_ms = ms(t);
-        }
-    }
-    let total_frames = clips_out.iter().map(|c| c.frames).sum();
-    ExtractionResult {
-        success: errs.is_empty(),
-        clips: clips_out,
-        errors: errs,
-        warnings,
-        total_frames,
-        duration_ms: ms(t_start),
-        breakdown,
-        trace: tracer.into_events(),
     }
 }
 
