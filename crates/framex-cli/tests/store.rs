@@ -734,17 +734,7 @@ fn two_processes_on_one_store_both_succeed_with_identical_frames() {
     }
     let mut runs = Vec::new();
     for (mut child, (so, se)) in children {
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if started.elapsed() > RUN_TIMEOUT {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("concurrent framex did not finish within {RUN_TIMEOUT:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = wait_or_kill(&mut child, started, "concurrent framex");
         runs.push(finish(status, so, se, started.elapsed()));
     }
     for r in &runs {

@@ -554,17 +554,7 @@ pub fn run(mut c: Command) -> Run {
     let started = Instant::now();
     let mut child = c.spawn().unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
     let (stdout, stderr) = drain(&mut child);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if started.elapsed() > RUN_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{c:?} did not finish within {RUN_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_or_kill(&mut child, started, &format!("{c:?}"));
     let elapsed = started.elapsed();
     finish(status, stdout, stderr, elapsed)
 }
@@ -985,4 +975,24 @@ pub fn distinct(v: &[usize]) -> usize {
     s.sort();
     s.dedup();
     s.len()
+}
+
+/// Waits for `child`, killing it (and failing the test) if it runs past `RUN_TIMEOUT` counted
+/// from `started`.
+pub fn wait_or_kill(
+    child: &mut std::process::Child,
+    started: std::time::Instant,
+    what: &str,
+) -> std::process::ExitStatus {
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if started.elapsed() > RUN_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {RUN_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

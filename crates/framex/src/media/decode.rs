@@ -112,6 +112,58 @@ fn seek_to_start(src: &mut Source) -> Result<(), MediaError> {
     }
 }
 
+/// A decoded picture: identify it in the index and hand out the needed frames up to it; it
+/// becomes the held `last` picture. `false` when the consumer stopped.
+fn on_picture(
+    frame: &ff::frame::Video,
+    index: &crate::media::FrameIndex,
+    last: &mut Option<(usize, ff::frame::Video)>,
+    needed: &[usize],
+    next: &mut usize,
+    stats: &mut DecodeStats,
+    deliver: &mut impl FnMut(usize, &ff::frame::Video) -> Delivery,
+) -> bool {
+    stats.frames_decoded += 1;
+    let idx = frame
+        .timestamp()
+        .and_then(|t| index.frame_for_pts(t))
+        .unwrap_or_else(|| last.as_ref().map_or(0, |l| l.0 + 1));
+    let go_on = hand_out(idx, frame, last.as_ref(), needed, next, stats, deliver);
+    *last = Some((idx, share(frame)));
+    go_on
+}
+
+/// Hands out every needed frame up to decoded frame `idx`. A needed frame the decoder never
+/// produced (corrupt data) shows what a player would: the previous decodable frame, held; only
+/// when there is none (start of the sweep) the next one.
+fn hand_out(
+    idx: usize,
+    f: &ff::frame::Video,
+    prev: Option<&(usize, ff::frame::Video)>,
+    needed: &[usize],
+    next: &mut usize,
+    stats: &mut DecodeStats,
+    deliver: &mut impl FnMut(usize, &ff::frame::Video) -> Delivery,
+) -> bool {
+    while *next < needed.len() && needed[*next] <= idx {
+        let mut picture = f;
+        if needed[*next] < idx {
+            stats.substituted += 1;
+            if let Some((_, held)) = prev.filter(|p| p.0 < needed[*next]) {
+                picture = held;
+            }
+        }
+        let w = Instant::now();
+        let d = deliver(needed[*next], picture);
+        stats.waiting += w.elapsed();
+        if let Delivery::Stop = d {
+            return false;
+        }
+        *next += 1;
+    }
+    true
+}
+
 /// Decodes the frames `needed` (sorted, unique frame numbers of `src.index`) and hands each
 /// to `deliver` in order. `threads` is the decoder's own thread count. The statistics are
 /// returned whether or not the sweep succeeded.
@@ -148,33 +200,6 @@ fn sweep(
     let mut landed_check = false;
     let mut fell_back = false;
     let mut packet = ff::Packet::empty();
-
-    // Hands out every needed frame up to decoded frame `idx`. A needed frame the decoder never
-    // produced (corrupt data) shows what a player would: the previous decodable frame, held;
-    // only when there is none (start of the sweep) the next one.
-    let mut emit = |idx: usize,
-                    f: &ff::frame::Video,
-                    prev: Option<&(usize, ff::frame::Video)>,
-                    next: &mut usize,
-                    stats: &mut DecodeStats| {
-        while *next < needed.len() && needed[*next] <= idx {
-            let mut picture = f;
-            if needed[*next] < idx {
-                stats.substituted += 1;
-                if let Some((_, held)) = prev.filter(|p| p.0 < needed[*next]) {
-                    picture = held;
-                }
-            }
-            let w = Instant::now();
-            let d = deliver(needed[*next], picture);
-            stats.waiting += w.elapsed();
-            if let Delivery::Stop = d {
-                return false;
-            }
-            *next += 1;
-        }
-        true
-    };
 
     'sweep: while next < needed.len() {
         if src.is_cancelled() {
@@ -232,30 +257,18 @@ fn sweep(
             Err(_) => continue, // corrupt packet: skip it as ffmpeg's CLI does
         }
         while decoder.receive_frame(&mut frame).is_ok() {
-            stats.frames_decoded += 1;
-            let idx = frame
-                .timestamp()
-                .and_then(|t| src.index.frame_for_pts(t))
-                .unwrap_or_else(|| last.as_ref().map_or(0, |l| l.0 + 1));
-            if !emit(idx, &frame, last.as_ref(), &mut next, stats) {
+            if !on_picture(&frame, &src.index, &mut last, needed, &mut next, stats, &mut deliver) {
                 break 'sweep;
             }
-            last = Some((idx, share(&frame)));
         }
     }
     if next < needed.len() {
         // End of stream: drain the decoder.
         let _ = decoder.send_eof();
         while decoder.receive_frame(&mut frame).is_ok() {
-            stats.frames_decoded += 1;
-            let idx = frame
-                .timestamp()
-                .and_then(|t| src.index.frame_for_pts(t))
-                .unwrap_or_else(|| last.as_ref().map_or(0, |l| l.0 + 1));
-            if !emit(idx, &frame, last.as_ref(), &mut next, stats) {
+            if !on_picture(&frame, &src.index, &mut last, needed, &mut next, stats, &mut deliver) {
                 break;
             }
-            last = Some((idx, share(&frame)));
         }
     }
     if src.is_cancelled() {
@@ -266,7 +279,7 @@ fn sweep(
         // data): hold the last decodable frame, as a player would.
         match last {
             Some((_, f)) => {
-                let _ = emit(usize::MAX, &f, None, &mut next, stats);
+                let _ = hand_out(usize::MAX, &f, None, needed, &mut next, stats, &mut deliver);
             }
             None => return Err(MediaError::Decode("no frame of the video could be decoded".into())),
         }
