@@ -467,3 +467,57 @@ fn natural_end_and_cli_overrides() {
         "--result FILE should hold the same result as stdout"
     );
 }
+
+/// With two workers and a source of closed GOPs, GOPs are decoded round-robin by two decoders;
+/// with one worker, by a single sweep. Both must give byte-identical, oracle-exact frames and
+/// decode no GOP twice.
+#[test]
+fn gop_parallel_decoding_matches_the_single_sweep() {
+    let comp = manifest(
+        json!(30),
+        vec![
+            clip("a", "clip.mp4", 0.0, 4.0, 0.4, false),
+            clip("b", "clip.mp4", 0.0, 1.5, 3.1, false),
+        ],
+    );
+    let mut outputs = Vec::new();
+    for jobs in ["1", "2"] {
+        let w = Work::new();
+        let src = w.add("clip.mp4", &cfr30());
+        let run = w.extract(&comp, &["--jobs", jobs]);
+        run.assert_ok();
+        check_clip(
+            &run,
+            &w,
+            "a",
+            &src,
+            "jpg",
+            LANDSCAPE,
+            &expected_for(&src, "4", "0.4", "30", false),
+        );
+        check_clip(
+            &run,
+            &w,
+            "b",
+            &src,
+            "jpg",
+            LANDSCAPE,
+            &expected_for(&src, "1.5", "3.1", "30", false),
+        );
+        // The union is source frames 12..=137: decoding starts at the keyframe before (frame 0)
+        // and never goes past the last needed GOP.
+        let decoded = run.breakdown("framesDecoded");
+        assert!((126..=150).contains(&decoded), "jobs {jobs}: decoded {decoded}\n{run}");
+        let bytes: Vec<Vec<u8>> = ["a", "b"]
+            .iter()
+            .flat_map(|id| w.files(id))
+            .map(|f| std::fs::read(f).unwrap())
+            .collect();
+        outputs.push(bytes);
+    }
+    assert_eq!(outputs[0].len(), outputs[1].len());
+    assert!(
+        outputs[0] == outputs[1],
+        "GOP-parallel frames differ from the single sweep's"
+    );
+}

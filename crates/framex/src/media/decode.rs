@@ -80,31 +80,25 @@ fn open_decoder(src: &Source, threads: usize) -> Result<ff::decoder::Video, Medi
 }
 
 fn seek(src: &mut Source, kf: Keyframe) -> Result<(), MediaError> {
-    // SAFETY: seeking an open format context we exclusively own, within its own stream.
-    let r = unsafe {
-        ffi::av_seek_frame(
-            src.input.as_mut_ptr(),
-            src.stream_index as i32,
-            kf.seek_ts,
-            ffi::AVSEEK_FLAG_BACKWARD,
-        )
-    };
-    if r >= 0 {
-        return Ok(());
-    }
-    seek_to_start(src)
+    seek_input(&mut src.input, src.stream_index, kf)
 }
 
 fn seek_to_start(src: &mut Source) -> Result<(), MediaError> {
+    input_to_start(&mut src.input, src.stream_index)
+}
+
+fn seek_input(input: &mut ff::format::context::Input, stream: usize, kf: Keyframe) -> Result<(), MediaError> {
+    // SAFETY: seeking an open format context we exclusively own, within its own stream.
+    let r = unsafe { ffi::av_seek_frame(input.as_mut_ptr(), stream as i32, kf.seek_ts, ffi::AVSEEK_FLAG_BACKWARD) };
+    if r >= 0 {
+        return Ok(());
+    }
+    input_to_start(input, stream)
+}
+
+fn input_to_start(input: &mut ff::format::context::Input, stream: usize) -> Result<(), MediaError> {
     // SAFETY: as above; a byte seek to 0 restarts demuxing from the file's beginning.
-    let r = unsafe {
-        ffi::av_seek_frame(
-            src.input.as_mut_ptr(),
-            src.stream_index as i32,
-            0,
-            ffi::AVSEEK_FLAG_BYTE,
-        )
-    };
+    let r = unsafe { ffi::av_seek_frame(input.as_mut_ptr(), stream as i32, 0, ffi::AVSEEK_FLAG_BYTE) };
     if r >= 0 {
         Ok(())
     } else {
@@ -282,6 +276,273 @@ fn sweep(
                 let _ = hand_out(usize::MAX, &f, None, needed, &mut next, stats, &mut deliver);
             }
             None => return Err(MediaError::Decode("no frame of the video could be decoded".into())),
+        }
+    }
+    Ok(())
+}
+
+/// Work for one GOP: the needed frames in it (a range of `needed`) and the last packet (decode
+/// position) any of them needs.
+struct GopUnit {
+    keyframe: Keyframe,
+    frames: std::ops::Range<usize>,
+    last_pos: u32,
+}
+
+enum GopMsg {
+    /// The packets that follow belong to the GOP with these needed frames.
+    Begin(std::ops::Range<usize>),
+    Packet(ff::Packet),
+    /// The GOP's packets are all sent: drain, hand out the rest, reset for the next GOP.
+    End,
+}
+
+/// Whether [`decode_frames_parallel`] applies: closed GOPs and at least two GOPs to share.
+pub fn parallel_gops(src: &Source, needed: &[usize]) -> bool {
+    let mut gops = needed.iter().filter_map(|&f| src.index.gop_of(f));
+    let first = gops.next();
+    gops.any(|g| Some(g) != first) && src.index.gops_are_closed()
+}
+
+/// Like [`decode_frames`], but GOPs go round-robin to `decoders` single-threaded decoders fed
+/// by one demuxer, so decoding spreads over the cores without frame threading's overhead. Only
+/// for sources whose GOPs are closed ([`parallel_gops`]). `deliver` is called from the decoder
+/// threads, once per needed frame, in no particular order across GOPs.
+pub fn decode_frames_parallel(
+    src: &mut Source,
+    needed: &[usize],
+    decoders: usize,
+    deliver: &(impl Fn(usize, &ff::frame::Video) -> Delivery + Sync),
+) -> (DecodeStats, Result<(), MediaError>) {
+    let t0 = Instant::now();
+    let mut units: Vec<GopUnit> = Vec::new();
+    for (n, &f) in needed.iter().enumerate() {
+        let Some(g) = src.index.gop_of(f) else { continue };
+        let (kf, pos) = (src.index.gop_keyframe(g), src.index.decode_pos(f));
+        match units.last_mut() {
+            Some(u) if u.keyframe.pos == kf.pos => {
+                u.frames.end = n + 1;
+                u.last_pos = u.last_pos.max(pos);
+            }
+            _ => units.push(GopUnit {
+                keyframe: kf,
+                frames: n..n + 1,
+                last_pos: pos,
+            }),
+        }
+    }
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut decs = Vec::new();
+    for _ in 0..decoders.max(1) {
+        match open_decoder(src, 1) {
+            Ok(d) => decs.push(d),
+            Err(e) => return (DecodeStats::default(), Err(e)),
+        }
+    }
+    let mut stats = DecodeStats::default();
+    let capacity = units
+        .iter()
+        .map(|u| (u.last_pos - u.keyframe.pos) as usize + 3)
+        .max()
+        .unwrap_or(64);
+    let Source {
+        input,
+        stream_index,
+        index,
+        cancel,
+        ..
+    } = src;
+    let index: &crate::media::FrameIndex = index;
+    let (demux_result, worker_results) = std::thread::scope(|scope| {
+        let mut senders = Vec::new();
+        let mut handles = Vec::new();
+        for mut decoder in decs {
+            // A whole GOP must fit: the demuxer reads in file order, so it can only reach the
+            // next decoder's GOP after queueing the rest of this one. Bounded by GOP length.
+            let (tx, rx) = crossbeam_channel::bounded::<GopMsg>(capacity);
+            senders.push(tx);
+            let stop = &stop;
+            handles.push(scope.spawn(move || -> (DecodeStats, Result<(), MediaError>) {
+                let mut st = DecodeStats::default();
+                let mut frame = ff::frame::Video::empty();
+                let mut last: Option<(usize, ff::frame::Video)> = None;
+                let mut unit = 0..0;
+                let mut next = 0usize;
+                let mut deliver = |f: usize, v: &ff::frame::Video| deliver(f, v);
+                let mut failed = None;
+                for msg in rx {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        continue; // drain so the demuxer never blocks
+                    }
+                    let mut go_on = true;
+                    match msg {
+                        GopMsg::Begin(r) => {
+                            next = r.start;
+                            unit = r;
+                            last = None;
+                        }
+                        GopMsg::Packet(p) => {
+                            if decoder.send_packet(&p).is_ok() {
+                                while go_on && decoder.receive_frame(&mut frame).is_ok() {
+                                    go_on = on_picture(
+                                        &frame,
+                                        index,
+                                        &mut last,
+                                        &needed[..unit.end],
+                                        &mut next,
+                                        &mut st,
+                                        &mut deliver,
+                                    );
+                                }
+                            }
+                        }
+                        GopMsg::End => {
+                            let _ = decoder.send_eof();
+                            while go_on && decoder.receive_frame(&mut frame).is_ok() {
+                                go_on = on_picture(
+                                    &frame,
+                                    index,
+                                    &mut last,
+                                    &needed[..unit.end],
+                                    &mut next,
+                                    &mut st,
+                                    &mut deliver,
+                                );
+                            }
+                            if go_on && next < unit.end {
+                                match last.take() {
+                                    Some((_, f)) => {
+                                        go_on = hand_out(
+                                            usize::MAX,
+                                            &f,
+                                            None,
+                                            &needed[..unit.end],
+                                            &mut next,
+                                            &mut st,
+                                            &mut deliver,
+                                        )
+                                    }
+                                    None => {
+                                        failed =
+                                            Some(MediaError::Decode("a group of pictures could not be decoded".into()))
+                                    }
+                                }
+                            }
+                            decoder.flush();
+                        }
+                    }
+                    if !go_on || failed.is_some() {
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                (st, failed.map_or(Ok(()), Err))
+            }));
+        }
+        let demux = demux_units(input, *stream_index, index, cancel, &units, &senders, &stop, &mut stats);
+        drop(senders);
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().expect("decoder thread")).collect();
+        (demux, results)
+    });
+    let mut result = demux_result;
+    for (st, r) in worker_results {
+        stats.frames_decoded += st.frames_decoded;
+        stats.substituted += st.substituted;
+        stats.waiting += st.waiting;
+        if result.is_ok() {
+            result = r;
+        }
+    }
+    if result.is_ok() && cancel.load(std::sync::atomic::Ordering::Relaxed) {
+        result = Err(MediaError::Cancelled);
+    }
+    stats.busy = t0.elapsed();
+    (stats, result)
+}
+
+/// The demuxer side of [`decode_frames_parallel`]: reads each unit's packets once, from its
+/// keyframe to its last needed packet, seeking only between units, and routes them.
+#[allow(clippy::too_many_arguments)]
+fn demux_units(
+    input: &mut ff::format::context::Input,
+    stream_index: usize,
+    index: &crate::media::FrameIndex,
+    cancel: &std::sync::atomic::AtomicBool,
+    units: &[GopUnit],
+    senders: &[crossbeam_channel::Sender<GopMsg>],
+    stop: &std::sync::atomic::AtomicBool,
+    stats: &mut DecodeStats,
+) -> Result<(), MediaError> {
+    let cancelled = || cancel.load(std::sync::atomic::Ordering::Relaxed);
+    let Some(first) = units.first() else { return Ok(()) };
+    let send = |u: usize, m: GopMsg| senders[u % senders.len()].send(m).is_ok();
+    let mut u = 0usize;
+    seek_input(input, stream_index, first.keyframe)?;
+    if first.keyframe.pos > 0 {
+        stats.seeks += 1;
+    }
+    send(0, GopMsg::Begin(first.frames.clone()));
+    let mut landed_check = true;
+    let mut fell_back = false;
+    let mut last_pos: i64 = first.keyframe.pos as i64 - 1;
+    'read: loop {
+        if cancelled() {
+            return Err(MediaError::Cancelled);
+        }
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
+        let mut packet = ff::Packet::empty();
+        match packet.read(input) {
+            Ok(()) => {}
+            Err(ff::Error::Eof) => break,
+            Err(ff::Error::Other { errno }) if errno == libc::EAGAIN => continue,
+            Err(_) if cancelled() => return Err(MediaError::Cancelled),
+            Err(_) => break, // unreadable tail: decode what we have
+        }
+        if packet.stream() != stream_index {
+            continue;
+        }
+        let pos = packet
+            .pts()
+            .or(packet.dts())
+            .and_then(|p| index.packet_pos(p))
+            .map(|p| p as i64)
+            .unwrap_or(last_pos + 1);
+        if landed_check {
+            landed_check = false;
+            if pos > units[u].keyframe.pos as i64 && !fell_back {
+                // The demuxer landed past the keyframe we need: restart from the beginning.
+                fell_back = true;
+                input_to_start(input, stream_index)?;
+                continue;
+            }
+        }
+        last_pos = pos;
+        while pos > units[u].last_pos as i64 {
+            send(u, GopMsg::End);
+            u += 1;
+            let Some(unit) = units.get(u) else { break 'read };
+            send(u, GopMsg::Begin(unit.frames.clone()));
+            if unit.keyframe.pos as i64 > pos + 1 {
+                seek_input(input, stream_index, unit.keyframe)?;
+                stats.seeks += 1;
+                landed_check = true;
+                continue 'read;
+            }
+        }
+        if pos < units[u].keyframe.pos as i64 {
+            continue;
+        }
+        if !send(u, GopMsg::Packet(packet)) {
+            break;
+        }
+    }
+    if u < units.len() {
+        send(u, GopMsg::End);
+        // Units the file ended before: nothing to decode them from.
+        for (k, unit) in units.iter().enumerate().skip(u + 1) {
+            send(k, GopMsg::Begin(unit.frames.clone()));
+            send(k, GopMsg::End);
         }
     }
     Ok(())

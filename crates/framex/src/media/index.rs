@@ -194,6 +194,30 @@ impl FrameIndex {
         n.checked_sub(1).map(|j| self.keyframes[j])
     }
 
+    /// The GOP (index of its keyframe) frame `i` belongs to, by presentation time.
+    pub fn gop_of(&self, i: usize) -> Option<usize> {
+        let p = self.pts[i];
+        self.keyframes.partition_point(|k| k.pts <= p).checked_sub(1)
+    }
+
+    /// Keyframe of GOP `g`.
+    pub fn gop_keyframe(&self, g: usize) -> Keyframe {
+        self.keyframes[g]
+    }
+
+    /// Every frame's packet lies, in decode order, between its own keyframe's packet and the
+    /// next keyframe's: each GOP decodes on its own (no open-GOP leading pictures), so GOPs can
+    /// go to different decoders.
+    pub fn gops_are_closed(&self) -> bool {
+        (0..self.pts.len()).all(|i| match self.gop_of(i) {
+            Some(g) => {
+                let pos = self.decode_pos[i];
+                pos >= self.keyframes[g].pos && self.keyframes.get(g + 1).is_none_or(|next| pos < next.pos)
+            }
+            None => false,
+        })
+    }
+
     /// Decode position of the packet with presentation timestamp `pts`, if indexed.
     pub fn packet_pos(&self, pts: i64) -> Option<u32> {
         let i = self.by_pts.partition_point(|e| e.0 < pts);
@@ -300,6 +324,20 @@ mod tests {
             .collect();
         let idx = FrameIndex::build(&pk, Rational::new(1, 90000), Rational::ZERO, None);
         assert_eq!(idx.frame_at(Rational::new(5, 30), Rational::from_int(30)), Some(5));
+    }
+
+    #[test]
+    fn closed_and_open_gops() {
+        let idx = FrameIndex::build(&cfr(30, 100, 10), Rational::new(1, 1000), Rational::ZERO, None);
+        assert!(idx.gops_are_closed());
+        assert_eq!(idx.gop_of(25), Some(2));
+        // Open GOP: a B-frame decoded after keyframe 10 is shown before it.
+        let mut pk = cfr(30, 100, 10);
+        pk.swap(10, 11);
+        pk[10].key = true;
+        pk[11].key = false;
+        let idx = FrameIndex::build(&pk, Rational::new(1, 1000), Rational::ZERO, None);
+        assert!(!idx.gops_are_closed());
     }
 
     #[test]
