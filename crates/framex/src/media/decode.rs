@@ -375,61 +375,42 @@ pub fn decode_frames_parallel(
                         continue; // drain so the demuxer never blocks
                     }
                     let mut go_on = true;
-                    match msg {
+                    let (ready, ended) = match msg {
                         GopMsg::Begin(r) => {
                             next = r.start;
                             unit = r;
                             last = None;
+                            (false, false)
                         }
-                        GopMsg::Packet(p) => {
-                            if decoder.send_packet(&p).is_ok() {
-                                while go_on && decoder.receive_frame(&mut frame).is_ok() {
-                                    go_on = on_picture(
-                                        &frame,
-                                        index,
-                                        &mut last,
+                        GopMsg::Packet(p) => (decoder.send_packet(&p).is_ok(), false),
+                        GopMsg::End => (decoder.send_eof().is_ok(), true),
+                    };
+                    if ready {
+                        let needed = &needed[..unit.end];
+                        while go_on && decoder.receive_frame(&mut frame).is_ok() {
+                            go_on = on_picture(&frame, index, &mut last, needed, &mut next, &mut st, &mut deliver);
+                        }
+                    }
+                    if ended {
+                        if go_on && next < unit.end {
+                            match last.take() {
+                                Some((_, f)) => {
+                                    go_on = hand_out(
+                                        usize::MAX,
+                                        &f,
+                                        None,
                                         &needed[..unit.end],
                                         &mut next,
                                         &mut st,
                                         &mut deliver,
-                                    );
+                                    )
+                                }
+                                None => {
+                                    failed = Some(MediaError::Decode("a group of pictures could not be decoded".into()))
                                 }
                             }
                         }
-                        GopMsg::End => {
-                            let _ = decoder.send_eof();
-                            while go_on && decoder.receive_frame(&mut frame).is_ok() {
-                                go_on = on_picture(
-                                    &frame,
-                                    index,
-                                    &mut last,
-                                    &needed[..unit.end],
-                                    &mut next,
-                                    &mut st,
-                                    &mut deliver,
-                                );
-                            }
-                            if go_on && next < unit.end {
-                                match last.take() {
-                                    Some((_, f)) => {
-                                        go_on = hand_out(
-                                            usize::MAX,
-                                            &f,
-                                            None,
-                                            &needed[..unit.end],
-                                            &mut next,
-                                            &mut st,
-                                            &mut deliver,
-                                        )
-                                    }
-                                    None => {
-                                        failed =
-                                            Some(MediaError::Decode("a group of pictures could not be decoded".into()))
-                                    }
-                                }
-                            }
-                            decoder.flush();
-                        }
+                        decoder.flush();
                     }
                     if !go_on || failed.is_some() {
                         stop.store(true, std::sync::atomic::Ordering::Relaxed);
