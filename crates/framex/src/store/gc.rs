@@ -258,9 +258,6 @@ pub fn verify(store: &Store, repair: bool) -> VerifyReport {
         for v in fs::read_dir(src_dir.join("frames")).into_iter().flatten().flatten() {
             for f in fs::read_dir(v.path()).into_iter().flatten().flatten() {
                 let p = f.path();
-                if p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".tmp-")) {
-                    continue;
-                }
                 rep.frames_checked += 1;
                 if !image_is_whole(&p) {
                     rep.damaged.push(p.display().to_string());

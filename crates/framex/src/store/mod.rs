@@ -68,24 +68,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Writes `bytes` to `path` atomically (temporary in the same folder, then rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    ));
-    let mut f = File::create(&tmp)?;
-    f.write_all(bytes)?;
-    drop(f);
-    fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = fs::remove_file(&tmp);
-    })
-}
-
 impl Store {
     /// The store folder framex uses when none is given: `FRAMEX_CACHE_DIR`, else
     /// `$XDG_CACHE_HOME/framex`, else `~/.cache/framex`. `None` when the variable says `off`.
@@ -163,7 +145,7 @@ impl Store {
         let mut hasher = blake3::Hasher::new();
         hasher.update_mmap(path)?;
         let key = hasher.finalize().to_hex().to_string();
-        let _ = write_atomic(&id_path, key.as_bytes());
+        let _ = self.write_atomic(&id_path, key.as_bytes());
         Ok(SourceKey(key))
     }
 
@@ -195,7 +177,7 @@ impl Store {
 
     pub fn save_meta(&self, key: &SourceKey, meta: &SourceMeta) -> io::Result<()> {
         let text = serde_json::to_vec(meta).map_err(io::Error::other)?;
-        write_atomic(&self.src_dir(key).join("meta.json"), &text)
+        self.write_atomic(&self.src_dir(key).join("meta.json"), &text)
     }
 
     fn frames_dir(&self, key: &SourceKey, variant: &str) -> PathBuf {
@@ -230,7 +212,13 @@ impl Store {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir)?;
         }
-        let tmp = self.temp_path("frame");
+        self.write_atomic(path, bytes)
+    }
+
+    /// Writes `bytes` to `path` atomically: a temporary under `tmp/` (same file system; swept if
+    /// this process dies before the rename), then a rename over `path`.
+    fn write_atomic(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let tmp = self.temp_path("write");
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
         drop(f);
@@ -265,7 +253,7 @@ impl Store {
         rec: &ClipRecord,
     ) -> io::Result<PathBuf> {
         let text = serde_json::to_vec(rec).map_err(io::Error::other)?;
-        write_atomic(&staging.join(".complete"), &text)?;
+        self.write_atomic(&staging.join(".complete"), &text)?;
         let dest = self.clip_dir(key, clip_key);
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent)?;
