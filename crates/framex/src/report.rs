@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::composition::lookup::{ClipTiming, FrameLookup};
 use crate::encode::ImageFormat;
-use crate::media::MediaInfo;
+use crate::media::{MediaError, MediaInfo};
 
 /// The kinds of clip failure (SPEC §6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -40,6 +40,17 @@ impl ErrorKind {
             ErrorKind::OutputFailed => "output_failed",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+impl From<&MediaError> for ErrorKind {
+    fn from(e: &MediaError) -> ErrorKind {
+        match e {
+            MediaError::Missing(_) => ErrorKind::SourceMissing,
+            MediaError::Invalid(_) => ErrorKind::InvalidMedia,
+            MediaError::Decode(_) => ErrorKind::DecodeFailed,
+            MediaError::Cancelled => ErrorKind::Cancelled,
         }
     }
 }
@@ -94,11 +105,7 @@ pub struct ClipFrames {
 impl ClipFrames {
     /// Path of 0-based frame `k`.
     pub fn frame_path(&self, k: u64) -> PathBuf {
-        let ext = match self.format {
-            ImageFormat::Jpg => "jpg",
-            ImageFormat::Png => "png",
-        };
-        self.dir.join(crate::frame_file_name(k, ext))
+        self.dir.join(crate::frame_file_name(k, self.format.extension()))
     }
 }
 

@@ -144,15 +144,6 @@ fn resolve_src(src: &str, base: &Path) -> Result<PathBuf, ClipErrorParts> {
 
 type ClipErrorParts = (ErrorKind, String);
 
-fn media_error_kind(e: &MediaError) -> ErrorKind {
-    match e {
-        MediaError::Missing(_) => ErrorKind::SourceMissing,
-        MediaError::Invalid(_) => ErrorKind::InvalidMedia,
-        MediaError::Decode(_) => ErrorKind::DecodeFailed,
-        MediaError::Cancelled => ErrorKind::Cancelled,
-    }
-}
-
 fn choose_variant(comp: &Composition, info: &MediaInfo) -> Variant {
     let format = match comp.format {
         FormatChoice::Auto if info.alpha => ImageFormat::Png,
@@ -482,7 +473,7 @@ impl<'a> Run<'a> {
             let src = match &self.sources[s].opened {
                 Some(Ok(src)) => src,
                 Some(Err(e)) => {
-                    st.fail(media_error_kind(e), e.to_string());
+                    st.fail(ErrorKind::from(e), e.to_string());
                     continue;
                 }
                 None => continue,

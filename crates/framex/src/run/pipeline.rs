@@ -16,7 +16,7 @@ use super::CancelToken;
 use crate::encode::{ImageEncoder, Variant};
 use crate::media::convert::{Converter, Target};
 use crate::media::decode::{decode_frames, decode_frames_parallel, parallel_gops, share, Delivery};
-use crate::media::{MediaError, Source};
+use crate::media::Source;
 use crate::report::{Counters, ErrorKind};
 use crate::run::Progress;
 use crate::store::Store;
@@ -178,12 +178,7 @@ fn decode_source(
     Counters::add(&shared.counters.frames_substituted, stats.substituted);
     Counters::add(&shared.counters.decode_ns, stats.busy.as_nanos() as u64);
     if let Err(e) = result {
-        let kind = match e {
-            MediaError::Cancelled => ErrorKind::Cancelled,
-            MediaError::Missing(_) => ErrorKind::SourceMissing,
-            MediaError::Invalid(_) => ErrorKind::InvalidMedia,
-            MediaError::Decode(_) => ErrorKind::DecodeFailed,
-        };
+        let kind = ErrorKind::from(&e);
         for &c in &plan.clips {
             if !shared.clips[c].is_published() {
                 shared.clips[c].fail(kind, e.to_string());
