@@ -36,6 +36,8 @@ pub struct FrameIndex {
     end: Rational,
     /// Median distance between consecutive frames, in ticks.
     median_interval: Option<i64>,
+    /// Frame intervals vary by more than a tick and 10 % around the median.
+    vfr: bool,
     packet_count: u32,
 }
 
@@ -82,16 +84,25 @@ impl FrameIndex {
         let mut by_pts: Vec<(i64, u32)> = packets.iter().enumerate().map(|(i, p)| (p.pts, i as u32)).collect();
         by_pts.sort_unstable();
 
+        // Frame intervals (ticks), sorted: their median is the typical interval; a spread
+        // beyond a tick and 10 % of it marks a VFR source.
+        let mut intervals: Vec<i64> = pts.windows(2).map(|w| w[1] - w[0]).collect();
+        intervals.sort_unstable();
+        let median_interval = intervals.get(intervals.len() / 2).copied();
+        let vfr = pts.len() >= 3
+            && median_interval.is_some_and(|med| {
+                let slack = (med / 10).max(1);
+                intervals.iter().any(|&x| (x - med).abs() > slack)
+            });
+
         // Duration of the last frame: its packet duration, else the typical interval, else 1/rate.
         let end = match frames.last() {
             None => Rational::ZERO,
             Some(&(last_pts, _, last_dur)) => {
                 let dur_ticks = if last_dur > 0 {
                     Rational::from(last_dur)
-                } else if pts.len() >= 2 {
-                    let mut d: Vec<i64> = pts.windows(2).map(|w| w[1] - w[0]).collect();
-                    d.sort_unstable();
-                    Rational::from(d[d.len() / 2])
+                } else if let Some(med) = median_interval {
+                    Rational::from(med)
                 } else if let Some(r) = nominal_rate {
                     Rational::ONE / r / time_base
                 } else {
@@ -100,11 +111,6 @@ impl FrameIndex {
                 (Rational::from(last_pts) + dur_ticks) * time_base - origin
             }
         };
-        let median_interval = (pts.len() >= 2).then(|| {
-            let mut d: Vec<i64> = pts.windows(2).map(|w| w[1] - w[0]).collect();
-            d.sort_unstable();
-            d[d.len() / 2]
-        });
         FrameIndex {
             time_base,
             origin,
@@ -114,6 +120,7 @@ impl FrameIndex {
             by_pts,
             end,
             median_interval,
+            vfr,
             packet_count: packets.len() as u32,
         }
     }
@@ -226,14 +233,7 @@ impl FrameIndex {
 
     /// Frame intervals vary by more than a tick and 10 % around the median: a VFR source.
     pub fn is_vfr(&self) -> bool {
-        if self.pts.len() < 3 {
-            return false;
-        }
-        let mut d: Vec<i64> = self.pts.windows(2).map(|w| w[1] - w[0]).collect();
-        d.sort_unstable();
-        let med = d[d.len() / 2];
-        let slack = (med / 10).max(1);
-        d.iter().any(|&x| (x - med).abs() > slack)
+        self.vfr
     }
 }
 
