@@ -211,9 +211,7 @@ fn main() -> ExitCode {
                 Ok(res) => res,
                 Err(code) => return code,
             };
-            for e in &res.errors {
-                eprintln!("framex: clip {:?} failed ({}): {}", e.id, e.kind.as_str(), e.message);
-            }
+            print_errors(&res);
             let lookup = res.lookup();
             let answers: Vec<serde_json::Value> = times
                 .iter()
@@ -314,6 +312,12 @@ fn load(path: &std::path::Path) -> Result<Composition, String> {
     }
 }
 
+fn print_errors(res: &ExtractionResult) {
+    for e in &res.errors {
+        eprintln!("framex: clip {:?} failed ({}): {}", e.id, e.kind.as_str(), e.message);
+    }
+}
+
 fn report(res: &ExtractionResult, json: bool, result_file: Option<&std::path::Path>, quiet: bool) -> ExitCode {
     let text = serde_json::to_string_pretty(res).expect("result serialises");
     if json {
@@ -342,9 +346,7 @@ fn report(res: &ExtractionResult, json: bool, result_file: Option<&std::path::Pa
             b.clip_hits,
             res.clips.len()
         );
-        for e in &res.errors {
-            eprintln!("framex: clip {:?} failed ({}): {}", e.id, e.kind.as_str(), e.message);
-        }
+        print_errors(res);
     }
     if res.success {
         ExitCode::SUCCESS
