@@ -114,7 +114,11 @@ enum Command {
     #[command(
         after_help = "Frames are written to OUT/<clipId>/frame_00001.jpg … (PNG for sources with alpha), or left in the\n\
 store (each clip's \"dir\" in the result) without --out. Each clip folder appears only once complete;\n\
-Ctrl-C stops promptly and leaves no partial files."
+Ctrl-C stops promptly and leaves no partial files.\n\n\
+A clip src may be an https:// URL: downloaded once into the store (limits: --download-max,\n\
+--download-timeout, --download-stall-timeout) and reused by later runs without any network\n\
+request (URLs are treated as immutable). Loopback/private/link-local addresses and plain\n\
+http:// are refused (source_rejected) unless --allow-private-network (tests only)."
     )]
     Extract {
         #[command(flatten)]
@@ -167,6 +171,10 @@ struct RunArgs {
     /// JPEG quality 1-100, overriding the composition (default 95 ≈ ffmpeg -q:v 2)
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
     quality: Option<u8>,
+    /// Render SDR: tone-map HDR (PQ/HLG) sources to BT.709 with the Hable curve. Without it, a
+    /// composition with any HDR source converts its SDR sources to BT.2020 instead
+    #[arg(long)]
+    tonemap: bool,
     /// Worker threads (default: number of cores)
     #[arg(long, short)]
     jobs: Option<usize>,
@@ -176,6 +184,53 @@ struct RunArgs {
     /// Write a Chrome/Perfetto trace of the run (phases, sources, frames) to FILE
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// Wall-time limit per source, in seconds ("off" for none), for its probe and for each
+    /// stretch of decoding without a new frame; a source that runs out fails its clips
+    /// (invalid_media while probing, decode_failed while decoding) and the others carry on
+    /// [default: 600]
+    #[arg(long, value_name = "SECS|off", value_parser = parse_timeout)]
+    source_timeout: Option<Timeout>,
+    /// Largest remote (https://) source to download, e.g. 500M, 2G [default: 2G]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    download_max: Option<u64>,
+    /// Time limit for downloading one remote source, redirects and retries included, in
+    /// seconds [default: 600]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    download_timeout: Option<std::time::Duration>,
+    /// A download that receives nothing for this long fails, in seconds [default: 30, or the
+    /// --download-timeout if shorter]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    download_stall_timeout: Option<std::time::Duration>,
+    /// FOR TESTS AND LOCAL DEVELOPMENT ONLY: allow remote sources on loopback, private and
+    /// link-local addresses, and plain http:// (normally refused as source_rejected)
+    #[arg(long)]
+    allow_private_network: bool,
+}
+
+/// A positive number of seconds.
+fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0 && *v < 1e9)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("expected a positive number of seconds, got {s:?}"))
+}
+
+/// A `--source-timeout` value: a limit, or none.
+#[derive(Clone, Copy)]
+struct Timeout(Option<std::time::Duration>);
+
+fn parse_timeout(s: &str) -> Result<Timeout, String> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("off") || t.eq_ignore_ascii_case("none") {
+        return Ok(Timeout(None));
+    }
+    t.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0 && *v < 1e9)
+        .map(|v| Timeout(Some(std::time::Duration::from_secs_f64(v))))
+        .ok_or_else(|| format!("expected a positive number of seconds or \"off\", got {s:?}"))
 }
 
 fn main() -> ExitCode {
@@ -250,7 +305,7 @@ fn run_extraction(run: &RunArgs) -> Result<ExtractionResult, ExitCode> {
     })?;
     if let Some(f) = &run.fps {
         comp.fps = Rational::parse_rate(f).ok_or_else(|| {
-            eprintln!("framex: --fps: expected a positive number or \"num/den\", got {f:?}");
+            eprintln!("framex: --fps: expected a positive number up to 1000 or \"num/den\", got {f:?}");
             ExitCode::from(2)
         })?;
     }
@@ -264,6 +319,7 @@ fn run_extraction(run: &RunArgs) -> Result<ExtractionResult, ExitCode> {
     if let Some(q) = run.quality {
         comp.quality = q;
     }
+    comp.tonemap |= run.tonemap;
     let cancel = CancelToken::new();
     {
         let cancel = cancel.clone();
@@ -286,6 +342,20 @@ fn run_extraction(run: &RunArgs) -> Result<ExtractionResult, ExitCode> {
     opts.cancel = cancel;
     opts.progress = bar.clone().map(|b| b as Arc<dyn Progress>);
     opts.trace = run.trace.is_some();
+    if let Some(Timeout(t)) = run.source_timeout {
+        opts.source_timeout = t;
+    }
+    opts.remote.allow_private_network = run.allow_private_network;
+    if let Some(m) = run.download_max {
+        opts.remote.max_bytes = m;
+    }
+    if let Some(t) = run.download_timeout {
+        opts.remote.timeout = t;
+        opts.remote.stall_timeout = opts.remote.stall_timeout.min(t);
+    }
+    if let Some(t) = run.download_stall_timeout {
+        opts.remote.stall_timeout = t;
+    }
     let res = framex::extract(&comp, &opts);
     if let Some(b) = &bar {
         b.finish();
@@ -362,6 +432,7 @@ struct Bar {
     multi: indicatif::MultiProgress,
     total: std::sync::OnceLock<indicatif::ProgressBar>,
     sources: std::sync::Mutex<std::collections::HashMap<usize, indicatif::ProgressBar>>,
+    downloads: std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
 }
 
 fn bar_style(template: &str) -> indicatif::ProgressStyle {
@@ -378,10 +449,33 @@ impl Bar {
         for b in self.sources.lock().expect("bars").values() {
             b.finish_and_clear();
         }
+        for b in self.downloads.lock().expect("bars").values() {
+            b.finish_and_clear();
+        }
     }
 }
 
 impl Progress for Bar {
+    fn downloading(&self, url: &str, done: u64, total: Option<u64>) {
+        let mut bars = self.downloads.lock().expect("bars");
+        let b = bars.entry(url.to_string()).or_insert_with(|| {
+            let b = self.multi.add(match total {
+                Some(t) => indicatif::ProgressBar::new(t),
+                None => indicatif::ProgressBar::no_length(),
+            });
+            b.set_style(bar_style(
+                "{msg:>24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+            ));
+            let name = url.rsplit('/').find(|s| !s.is_empty()).unwrap_or(url);
+            b.set_message(format!("↓ {}", name.chars().take(22).collect::<String>()));
+            b
+        });
+        b.set_position(done);
+        if total == Some(done) {
+            b.finish_and_clear();
+        }
+    }
+
     fn planned(&self, frames: u64, sources: usize) {
         let b = self.multi.add(indicatif::ProgressBar::new(frames));
         b.set_style(bar_style("{msg:>24} [{bar:30}] {pos}/{len} frames {per_sec} ETA {eta}"));

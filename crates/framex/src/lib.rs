@@ -18,6 +18,7 @@
 pub mod composition;
 pub mod encode;
 pub mod media;
+pub mod remote;
 pub mod report;
 pub mod store;
 pub mod time;
@@ -31,6 +32,7 @@ pub use composition::manifest::{parse_manifest, read_manifest};
 pub use composition::{ClipSpec, Composition, FormatChoice, InputError};
 pub use media::source::probe;
 pub use media::{MediaError, MediaInfo};
+pub use remote::RemotePolicy;
 pub use report::{Breakdown, ClipError, ClipFrames, ErrorKind, ExtractionResult};
-pub use run::{extract, frame_file_name, CancelToken, ExtractOptions, Progress};
+pub use run::{extract, frame_file_name, CancelToken, ExtractOptions, Progress, DEFAULT_SOURCE_TIMEOUT};
 pub use time::Rational;

@@ -20,6 +20,8 @@ pub enum ErrorKind {
     MediaStartOutOfRange,
     DecodeFailed,
     OutputFailed,
+    /// A remote source could not be downloaded (timeout, stall, 5xx, connection lost).
+    DownloadFailed,
     Cancelled,
     Internal,
 }
@@ -27,7 +29,10 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Whether trying again unchanged may succeed.
     pub fn retryable(self) -> bool {
-        matches!(self, ErrorKind::OutputFailed | ErrorKind::Cancelled)
+        matches!(
+            self,
+            ErrorKind::OutputFailed | ErrorKind::DownloadFailed | ErrorKind::Cancelled
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +43,7 @@ impl ErrorKind {
             ErrorKind::MediaStartOutOfRange => "media_start_out_of_range",
             ErrorKind::DecodeFailed => "decode_failed",
             ErrorKind::OutputFailed => "output_failed",
+            ErrorKind::DownloadFailed => "download_failed",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Internal => "internal",
         }
@@ -86,6 +92,9 @@ pub struct ClipFrames {
     pub dir: PathBuf,
     pub fps: f64,
     pub format: ImageFormat,
+    /// Dynamic-range transform applied to this clip's frames (`sdr2hdr-pq`, `sdr2hdr-hlg`,
+    /// `hdr2sdr-hable-srgb`), or `null`.
+    pub transform: Option<&'static str>,
     /// Composition time of frame 1 and where the clip stops being active (seconds).
     pub start: f64,
     pub end: f64,
@@ -149,6 +158,11 @@ pub struct Breakdown {
     pub temps_cleared: u64,
     pub publish_failures: u64,
     pub cross_fs_copies: u64,
+    /// Remote sources downloaded (not answered from the store), bytes received, wall time of
+    /// the fetch phase.
+    pub downloads: u64,
+    pub download_bytes: u64,
+    pub download_ms: f64,
 }
 
 /// The result of [`crate::extract`].

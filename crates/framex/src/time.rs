@@ -171,22 +171,34 @@ impl Rational {
         Rational::parse_decimal(&format!("{v}"))
     }
 
-    /// Parses a frame rate: `"30"`, `"29.97"`, or an exact `"30000/1001"`. Must be positive.
+    /// Parses a frame rate: `"30"`, `"29.97"`, or an exact `"30000/1001"`. Must be positive and
+    /// at most [`Rational::MAX_RATE`], with a denominator (in lowest terms) of at most 10⁶, so
+    /// that every sample-time computation stays far inside `i128`.
     pub fn parse_rate(s: &str) -> Option<Rational> {
         let s = s.trim();
         let r = match s.split_once('/') {
             Some((a, b)) => {
                 let a: i128 = a.trim().parse().ok()?;
                 let b: i128 = b.trim().parse().ok()?;
-                if b == 0 {
+                // Bounded before any arithmetic (i128::MIN cannot even be negated).
+                const MAX_TERM: u128 = 1_000_000_000_000;
+                if b == 0 || a.unsigned_abs() > MAX_TERM || b.unsigned_abs() > MAX_TERM {
                     return None;
                 }
                 Rational::new(a, b)
             }
             None => Rational::parse_decimal(s)?,
         };
-        r.is_positive().then_some(r)
+        r.checked_rate()
     }
+
+    /// `self` if it is usable as a frame rate (see [`Rational::parse_rate`]).
+    pub fn checked_rate(self) -> Option<Rational> {
+        (self.is_positive() && self.den <= 1_000_000 && self <= Rational::MAX_RATE).then_some(self)
+    }
+
+    /// The highest frame rate accepted: 1000 frames per second.
+    pub const MAX_RATE: Rational = Rational { num: 1000, den: 1 };
 }
 
 impl From<i128> for Rational {
@@ -249,7 +261,28 @@ impl PartialOrd for Rational {
 
 impl Ord for Rational {
     fn cmp(&self, other: &Rational) -> Ordering {
-        (self.num * other.den).cmp(&(other.num * self.den))
+        match (self.num.checked_mul(other.den), other.num.checked_mul(self.den)) {
+            (Some(a), Some(b)) => a.cmp(&b),
+            _ => cmp_fractions(self.num, self.den, other.num, other.den),
+        }
+    }
+}
+
+/// Exact `a/b` vs `c/d` (`b, d > 0`) without overflow, for operands too large to
+/// cross-multiply: compare integer parts, then the remainders' reciprocals (continued fractions).
+fn cmp_fractions(a: i128, b: i128, c: i128, d: i128) -> Ordering {
+    let (qa, ra) = (a.div_euclid(b), a.rem_euclid(b));
+    let (qc, rc) = (c.div_euclid(d), c.rem_euclid(d));
+    match qa.cmp(&qc) {
+        Ordering::Equal => {}
+        o => return o,
+    }
+    match (ra == 0, rc == 0) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+        // ra/b < rc/d  ⇔  d/rc < b/ra
+        (false, false) => cmp_fractions(d, rc, b, ra),
     }
 }
 
@@ -292,6 +325,39 @@ mod tests {
         assert_eq!(Rational::parse_rate("0"), None);
         assert_eq!(Rational::parse_rate("1/0"), None);
         assert_eq!(Rational::parse_rate("-30"), None);
+        // Bounded: absurd rates would overflow sample-time arithmetic (found by fuzzing).
+        assert_eq!(Rational::parse_rate("1000"), Some(Rational::from_int(1000)));
+        assert_eq!(Rational::parse_rate("1001"), None);
+        assert_eq!(Rational::parse_rate("999999999999999999999999999999"), None);
+        assert_eq!(
+            Rational::parse_rate("30000/170141183460469231731687303715884105727"),
+            None
+        );
+        assert_eq!(Rational::parse_rate("24000/1001"), Some(Rational::new(24000, 1001)));
+        assert_eq!(Rational::parse_rate("1/170141183460469231731687303715884105727"), None);
+        assert_eq!(
+            Rational::parse_rate("30000/-170141183460469231731687303715884105728"),
+            None
+        );
+        assert_eq!(
+            Rational::parse_rate("23.976023"),
+            Some(Rational::new(23_976_023, 1_000_000))
+        );
+    }
+
+    #[test]
+    fn comparison_never_overflows() {
+        let big = Rational::new(i128::MAX - 1, 3);
+        let other = Rational::new(i128::MAX / 7, i128::MAX / 5);
+        assert_eq!(big.cmp(&other), Ordering::Greater);
+        assert_eq!(other.cmp(&big), Ordering::Less);
+        let x = Rational::new(i128::MAX / 2, i128::MAX / 3 + 1);
+        assert_eq!(x.cmp(&x), Ordering::Equal);
+        assert!(Rational::new(-(i128::MAX / 2), 3) < Rational::new(1, i128::MAX));
+        // Agrees with cross-multiplication where that fits.
+        for (a, b, c, d) in [(1, 3, 2, 6), (7, 2, 10, 3), (-5, 4, -6, 5), (0, 1, -1, 9)] {
+            assert_eq!(cmp_fractions(a, b, c, d), (a * d).cmp(&(c * b)), "{a}/{b} vs {c}/{d}");
+        }
     }
 
     #[test]

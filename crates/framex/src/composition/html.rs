@@ -116,7 +116,7 @@ pub fn parse_html(text: &str, name: &str, base_dir: &Path) -> Result<Composition
             fps = Rational::parse_rate(raw).ok_or_else(|| InputError {
                 location: format!("{name}:{}", root.line),
                 message: format!(
-                    "data-fps={raw:?} on the composition root: expected a positive number or \
+                    "data-fps={raw:?} on the composition root: expected a positive number up to 1000 or \
                      \"num/den\" (e.g. 30 or \"30000/1001\")"
                 ),
             })?;
@@ -132,6 +132,7 @@ pub fn parse_html(text: &str, name: &str, base_dir: &Path) -> Result<Composition
         fps,
         format: FormatChoice::Auto,
         quality: DEFAULT_QUALITY,
+        tonemap: false,
         timeline_end,
         clips,
         base_dir: base_dir.to_path_buf(),

@@ -1,7 +1,7 @@
 //! The JSON manifest (`comp.json`): parsing and validation with errors that name the field.
 //!
 //! ```json
-//! { "fps": 30, "format": "auto", "quality": 95, "timelineEnd": 20,
+//! { "fps": 30, "format": "auto", "quality": 95, "tonemap": false, "timelineEnd": 20,
 //!   "videos": [ { "id": "intro", "src": "media/intro.mp4", "start": 0, "end": 4,
 //!                 "mediaStart": 3, "loop": false, "playbackRate": 1, "hasAudio": false } ] }
 //! ```
@@ -19,7 +19,7 @@ pub const DEFAULT_FPS: i64 = 30;
 /// JPEG quality default (≈ ffmpeg `-q:v 2`, HyperFrames' default).
 pub const DEFAULT_QUALITY: u8 = 95;
 
-const TOP_FIELDS: &[&str] = &["fps", "format", "quality", "timelineEnd", "videos"];
+const TOP_FIELDS: &[&str] = &["fps", "format", "quality", "tonemap", "timelineEnd", "videos"];
 const CLIP_FIELDS: &[&str] = &[
     "id",
     "src",
@@ -61,8 +61,12 @@ pub fn parse_manifest(text: &str, name: &str, base_dir: &Path) -> Result<Composi
 
     let fps = match obj.get("fps") {
         None | Some(Value::Null) => Rational::from_int(DEFAULT_FPS),
-        Some(v) => parse_fps_value(v)
-            .ok_or_else(|| err("fps", format!("expected a positive number or \"num/den\", got {v}")))?,
+        Some(v) => parse_fps_value(v).ok_or_else(|| {
+            err(
+                "fps",
+                format!("expected a positive number up to 1000 or \"num/den\", got {v}"),
+            )
+        })?,
     };
     let format = match obj.get("format") {
         None | Some(Value::Null) => FormatChoice::Auto,
@@ -76,6 +80,11 @@ pub fn parse_manifest(text: &str, name: &str, base_dir: &Path) -> Result<Composi
             Some(q @ 1..=100) => q as u8,
             _ => return Err(err("quality", format!("expected an integer from 1 to 100, got {v}"))),
         },
+    };
+    let tonemap = match obj.get("tonemap") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(v) => return Err(err("tonemap", format!("expected true or false, got {v}"))),
     };
     let timeline_end = match obj.get("timelineEnd") {
         None | Some(Value::Null) => None,
@@ -106,6 +115,7 @@ pub fn parse_manifest(text: &str, name: &str, base_dir: &Path) -> Result<Composi
         fps,
         format,
         quality,
+        tonemap,
         timeline_end,
         clips,
         base_dir: base_dir.to_path_buf(),
@@ -233,7 +243,7 @@ fn number(v: &Value) -> Option<Rational> {
 
 fn parse_fps_value(v: &Value) -> Option<Rational> {
     match v {
-        Value::Number(_) => number(v).filter(|r| r.is_positive()),
+        Value::Number(_) => number(v).and_then(Rational::checked_rate),
         Value::String(s) => Rational::parse_rate(s),
         _ => None,
     }
@@ -250,7 +260,7 @@ mod tests {
     #[test]
     fn full_manifest() {
         let c = parse(
-            r#"{ "fps": "30000/1001", "format": "png", "quality": 80, "timelineEnd": 20,
+            r#"{ "fps": "30000/1001", "format": "png", "quality": 80, "tonemap": true, "timelineEnd": 20,
                  "videos": [ { "id": "intro", "src": "media/intro.mp4", "start": 0, "end": 4,
                  "mediaStart": 3, "loop": true, "playbackRate": 2, "hasAudio": false } ] }"#,
         )
@@ -258,6 +268,7 @@ mod tests {
         assert_eq!(c.fps, Rational::new(30000, 1001));
         assert_eq!(c.format, FormatChoice::Png);
         assert_eq!(c.quality, 80);
+        assert!(c.tonemap);
         assert_eq!(c.timeline_end, Some(Rational::from_int(20)));
         let v = &c.clips[0];
         assert_eq!(v.end, Some(Rational::from_int(4)));
@@ -271,6 +282,7 @@ mod tests {
         let c = parse(r#"{"videos":[{"src":"a.mp4"},{"src":"b.mp4","mediaStart":2.5}]}"#).unwrap();
         assert_eq!(c.fps, Rational::from_int(30));
         assert_eq!(c.quality, 95);
+        assert!(!c.tonemap);
         assert_eq!(c.clips[0].id, "hf-video-0");
         assert_eq!(c.clips[1].media_start, Rational::new(5, 2));
         assert_eq!(c.clips[1].end, None);
@@ -282,6 +294,8 @@ mod tests {
         assert_eq!(e.location, "comp.json: videos[0].start");
         let e = parse(r#"{"fps":0,"videos":[]}"#).unwrap_err();
         assert_eq!(e.location, "comp.json: fps");
+        let e = parse(r#"{"tonemap":"yes","videos":[]}"#).unwrap_err();
+        assert_eq!(e.location, "comp.json: tonemap");
         let e = parse(r#"{"videos":[{"src":"a.mp4","mediastart":1}]}"#).unwrap_err();
         assert!(e.message.contains("did you mean \"mediaStart\""), "{}", e.message);
         let e = parse(r#"{"videos":[{"id":"a","src":"a.mp4"},{"id":"a","src":"b.mp4"}]}"#).unwrap_err();

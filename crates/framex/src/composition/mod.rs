@@ -43,6 +43,8 @@ pub struct Composition {
     pub format: FormatChoice,
     /// JPEG quality 1..=100 (95 ≈ ffmpeg `-q:v 2`).
     pub quality: u8,
+    /// Render SDR: tone-map HDR sources to BT.709 instead of converting SDR sources to HDR.
+    pub tonemap: bool,
     /// The composition's end on the timeline, if known; clips are cut there.
     pub timeline_end: Option<Rational>,
     pub clips: Vec<ClipSpec>,

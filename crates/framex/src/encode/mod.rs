@@ -3,6 +3,7 @@
 //! An [`ImageEncoder`] belongs to one worker thread and is reused for every frame it encodes.
 //! It only turns pixels into bytes; where those bytes go is the pipeline's business.
 
+use crate::media::colour::Transform;
 use crate::media::convert::{Pixels, Target};
 
 /// Output image format of a frame.
@@ -30,6 +31,8 @@ pub struct Variant {
     pub quality: u8,
     /// PNG with an alpha channel.
     pub alpha: bool,
+    /// Dynamic-range transform applied before encoding.
+    pub transform: Transform,
 }
 
 impl Variant {

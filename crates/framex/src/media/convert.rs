@@ -208,6 +208,10 @@ impl Drop for Converter {
     }
 }
 
+/// Bytes of allocated capacity kept past a packed RGB(A) destination for swscale, whose SIMD
+/// output stores may run up to a block (at most 32 pixels × 4 bytes here) past the last row.
+const SWS_DST_SLACK: usize = 256;
+
 /// Resizes `v` to `n` bytes without zeroing more than needed (contents are overwritten).
 fn fit(v: &mut Vec<u8>, n: usize) {
     if v.len() != n {
@@ -259,6 +263,12 @@ impl Converter {
     fn yuv420_fast(&mut self, frame: &ff::frame::Video) -> bool {
         use ff::format::Pixel;
         if !matches!(frame.format(), Pixel::YUV420P | Pixel::YUVJ420P) {
+            return false;
+        }
+        // libjpeg-turbo reads 4:2:0 planes in whole 2×2 blocks, so its luma plane must cover an
+        // even width and height; odd-sized pictures take the RGB path (found by fuzzing: a
+        // 64×191 picture made the encoder panic on a too-short Y plane).
+        if frame.width() % 2 == 1 || frame.height() % 2 == 1 {
             return false;
         }
         let space = color_space(frame);
@@ -368,6 +378,11 @@ impl Converter {
         let (wu, hu) = (w as usize, h as usize);
         let data = &mut self.planes[0];
         fit(data, wu * hu * bpp);
+        // swscale's SIMD writers store whole blocks of pixels, so with tightly packed rows the
+        // last row spills up to a block past its end (found by fuzzing: a 1032-pixel-wide RGBA
+        // conversion wrote 24 bytes past an exact-size buffer and corrupted the heap). Keep
+        // that much spare capacity behind the pixels; `pixels()` still sees exactly w·h·bpp.
+        data.reserve(SWS_DST_SLACK);
         let dst_stride = [(wu * bpp) as i32, 0, 0, 0];
         let mut dst_ptr = [
             data.as_mut_ptr(),
@@ -376,7 +391,8 @@ impl Converter {
             std::ptr::null_mut(),
         ];
         // SAFETY: `frame` is a valid decoded frame matching the context's input; `data` holds
-        // exactly h rows of `dst_stride` bytes.
+        // h rows of `dst_stride` bytes plus SWS_DST_SLACK bytes of allocated spare capacity for
+        // swscale's block-wise overshoot past the last row (never read back).
         let r = unsafe {
             let f = &*frame.as_ptr();
             ffi::sws_scale(

@@ -11,7 +11,8 @@ use ff::ffi;
 use ffmpeg_next as ff;
 
 use super::index::Keyframe;
-use super::source::{MediaError, Source};
+use super::limit::TimeLimit;
+use super::source::{decode_timeout, MediaError, Source};
 
 /// What a sweep did.
 #[derive(Clone, Debug, Default)]
@@ -56,6 +57,8 @@ fn open_decoder(src: &Source, threads: usize) -> Result<ff::decoder::Video, Medi
         .ok_or_else(|| MediaError::Invalid("video stream vanished".into()))?;
     let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
         .map_err(|e| MediaError::Invalid(format!("unsupported codec parameters: {e}")))?;
+    // SAFETY: setting a plain field of the codec context we own, before it is opened.
+    unsafe { (*ctx.as_mut_ptr()).max_pixels = MAX_PIXELS };
     ctx.set_threading(ff::codec::threading::Config {
         kind: ff::codec::threading::Type::Frame,
         count: threads.max(1),
@@ -78,6 +81,11 @@ fn open_decoder(src: &Source, threads: usize) -> Result<ff::decoder::Video, Medi
         .and_then(|d| d.video())
         .map_err(|e| MediaError::Invalid(format!("no decoder for codec {}: {e}", src.info.codec)))
 }
+
+/// The largest picture (in pixels) a decoder may allocate: the 16384×16384 that
+/// [`Source::open`] accepts for the stream. A corrupt bitstream claiming more fails that packet
+/// instead of allocating gigabytes and spending unbounded time in one decoder call.
+const MAX_PIXELS: i64 = 16384 * 16384;
 
 fn seek(src: &mut Source, kf: Keyframe) -> Result<(), MediaError> {
     seek_input(&mut src.input, src.stream_index, kf)
@@ -160,15 +168,22 @@ fn hand_out(
 
 /// Decodes the frames `needed` (sorted, unique frame numbers of `src.index`) and hands each
 /// to `deliver` in order. `threads` is the decoder's own thread count. The statistics are
-/// returned whether or not the sweep succeeded.
+/// returned whether or not the sweep succeeded. The source's time limit clock resumes here.
 pub fn decode_frames(
     src: &mut Source,
     needed: &[usize],
     threads: usize,
-    deliver: impl FnMut(usize, &ff::frame::Video) -> Delivery,
+    mut deliver: impl FnMut(usize, &ff::frame::Video) -> Delivery,
 ) -> (DecodeStats, Result<(), MediaError>) {
     let t0 = Instant::now();
+    src.resume_clock();
     let mut stats = DecodeStats::default();
+    let limit = src.limit.clone();
+    let deliver = move |f: usize, v: &ff::frame::Video| {
+        let d = deliver(f, v);
+        limit.progress();
+        d
+    };
     let r = sweep(src, needed, threads, &mut stats, deliver);
     stats.busy = t0.elapsed().saturating_sub(stats.waiting);
     (stats, r)
@@ -199,6 +214,9 @@ fn sweep(
         if src.is_cancelled() {
             return Err(MediaError::Cancelled);
         }
+        if src.time_limit_hit() {
+            return Err(src.decode_timeout());
+        }
         if let Some(kf) = src.index.keyframe_for(needed[next]) {
             if !positioned || (kf.pos as i64) > last_sent + 1 {
                 seek(src, kf)?;
@@ -221,6 +239,7 @@ fn sweep(
             Err(ff::Error::Eof) => break 'sweep,
             Err(ff::Error::Other { errno }) if errno == libc::EAGAIN => continue,
             Err(_) if src.is_cancelled() => return Err(MediaError::Cancelled),
+            Err(_) if src.time_limit_hit() => return Err(src.decode_timeout()),
             Err(_) => break 'sweep, // unreadable tail: decode what we have
         }
         if packet.stream() != src.stream_index {
@@ -267,6 +286,9 @@ fn sweep(
     }
     if src.is_cancelled() {
         return Err(MediaError::Cancelled);
+    }
+    if next < needed.len() && src.time_limit_hit() {
+        return Err(src.decode_timeout());
     }
     if next < needed.len() {
         // Frames the index promised but the decoder never produced (truncated or corrupt
@@ -315,6 +337,7 @@ pub fn decode_frames_parallel(
     deliver: &(impl Fn(usize, &ff::frame::Video) -> Delivery + Sync),
 ) -> (DecodeStats, Result<(), MediaError>) {
     let t0 = Instant::now();
+    src.resume_clock();
     let mut units: Vec<GopUnit> = Vec::new();
     for (n, &f) in needed.iter().enumerate() {
         let Some(g) = src.index.gop_of(f) else { continue };
@@ -350,8 +373,10 @@ pub fn decode_frames_parallel(
         stream_index,
         index,
         cancel,
+        limit,
         ..
     } = src;
+    let limit: &TimeLimit = limit;
     let index: &crate::media::FrameIndex = index;
     let (demux_result, worker_results) = std::thread::scope(|scope| {
         let mut senders = Vec::new();
@@ -368,11 +393,20 @@ pub fn decode_frames_parallel(
                 let mut last: Option<(usize, ff::frame::Video)> = None;
                 let mut unit = 0..0;
                 let mut next = 0usize;
-                let mut deliver = |f: usize, v: &ff::frame::Video| deliver(f, v);
+                let mut deliver = |f: usize, v: &ff::frame::Video| {
+                    let d = deliver(f, v);
+                    limit.progress();
+                    d
+                };
                 let mut failed = None;
                 for msg in rx {
                     if stop.load(std::sync::atomic::Ordering::Relaxed) {
                         continue; // drain so the demuxer never blocks
+                    }
+                    if limit.expired() {
+                        failed = Some(decode_timeout(limit));
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                        continue;
                     }
                     let mut go_on = true;
                     let (ready, ended) = match msg {
@@ -419,7 +453,16 @@ pub fn decode_frames_parallel(
                 (st, failed.map_or(Ok(()), Err))
             }));
         }
-        let demux = demux_units(input, *stream_index, index, cancel, &units, &senders, &stop, &mut stats);
+        let demux = demux_units(
+            input,
+            *stream_index,
+            index,
+            (cancel, limit),
+            &units,
+            &senders,
+            &stop,
+            &mut stats,
+        );
         drop(senders);
         let results: Vec<_> = handles.into_iter().map(|h| h.join().expect("decoder thread")).collect();
         (demux, results)
@@ -447,7 +490,7 @@ fn demux_units(
     input: &mut ff::format::context::Input,
     stream_index: usize,
     index: &crate::media::FrameIndex,
-    cancel: &std::sync::atomic::AtomicBool,
+    (cancel, limit): (&std::sync::atomic::AtomicBool, &TimeLimit),
     units: &[GopUnit],
     senders: &[crossbeam_channel::Sender<GopMsg>],
     stop: &std::sync::atomic::AtomicBool,
@@ -469,6 +512,9 @@ fn demux_units(
         if cancelled() {
             return Err(MediaError::Cancelled);
         }
+        if limit.expired() {
+            return Err(decode_timeout(limit));
+        }
         if stop.load(std::sync::atomic::Ordering::Relaxed) {
             break;
         }
@@ -478,6 +524,7 @@ fn demux_units(
             Err(ff::Error::Eof) => break,
             Err(ff::Error::Other { errno }) if errno == libc::EAGAIN => continue,
             Err(_) if cancelled() => return Err(MediaError::Cancelled),
+            Err(_) if limit.expired() => return Err(decode_timeout(limit)),
             Err(_) => break, // unreadable tail: decode what we have
         }
         if packet.stream() != stream_index {

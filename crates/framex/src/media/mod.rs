@@ -6,12 +6,15 @@
 //! media time and where its keyframe is, so the decoder can be told exactly what to decode.
 //! This layer knows nothing of compositions, clips or output files.
 
+pub mod colour;
 pub mod convert;
 pub mod decode;
 pub mod index;
+pub mod limit;
 pub mod source;
 
 pub use index::FrameIndex;
+pub use limit::TimeLimit;
 pub use source::{MediaError, MediaInfo, Source};
 
 /// Initialises FFmpeg once per process and silences its console logging (errors are reported

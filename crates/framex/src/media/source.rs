@@ -4,6 +4,7 @@ use std::ffi::CStr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use ff::ffi;
 use ff::packet::Ref as _;
@@ -11,6 +12,7 @@ use ffmpeg_next as ff;
 use serde::{Deserialize, Serialize};
 
 use super::index::{FrameIndex, PacketEntry};
+use super::limit::TimeLimit;
 use crate::time::Rational;
 
 /// What went wrong reading a source, by kind (mapped to the clip error kinds of SPEC §6).
@@ -50,6 +52,12 @@ pub struct MediaInfo {
     pub pixel_format: String,
     pub alpha: bool,
     pub color: ColorInfo,
+    /// HDR transfer (PQ or HLG) when the stream is HDR; `null` for SDR.
+    #[serde(default)]
+    pub hdr: Option<super::colour::Hdr>,
+    /// BT.2020 primaries (wide colour gamut), HDR or not.
+    #[serde(default)]
+    pub wide_gamut: bool,
     pub avg_frame_rate: String,
     pub real_frame_rate: String,
     pub vfr: bool,
@@ -72,6 +80,8 @@ pub struct Source {
     pub info: MediaInfo,
     pub index: FrameIndex,
     pub(crate) cancel: Arc<AtomicBool>,
+    /// The source's wall-time budget (probe + decode); stopped between probe and decode.
+    pub(crate) limit: Arc<TimeLimit>,
 }
 
 fn cstr(p: *const std::os::raw::c_char) -> String {
@@ -90,6 +100,26 @@ impl Source {
     /// Opens `path`, picks its best video stream, reads metadata and scans every packet of that
     /// stream (no decoding) into a [`FrameIndex`]. `cancel` aborts blocking reads.
     pub fn open(path: &Path, cancel: Arc<AtomicBool>) -> Result<Source, MediaError> {
+        Source::open_with_limit(path, cancel, None)
+    }
+
+    /// [`Source::open`] with a wall-time budget for probe + decode (see [`TimeLimit`]): a probe
+    /// that runs out of it fails as [`MediaError::Invalid`], a decode as [`MediaError::Decode`],
+    /// both saying the time limit was hit. The clock starts now, stops when the probe is done and
+    /// resumes with [`Source::resume_clock`] when decoding starts.
+    pub fn open_with_limit(
+        path: &Path,
+        cancel: Arc<AtomicBool>,
+        limit: Option<Duration>,
+    ) -> Result<Source, MediaError> {
+        let limit = Arc::new(TimeLimit::new(limit));
+        limit.start();
+        let r = Source::open_limited(path, cancel, limit.clone());
+        limit.stop();
+        r
+    }
+
+    fn open_limited(path: &Path, cancel: Arc<AtomicBool>, limit: Arc<TimeLimit>) -> Result<Source, MediaError> {
         super::init();
         let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => MediaError::Missing(path.to_path_buf()),
@@ -98,13 +128,21 @@ impl Source {
         if meta.is_dir() {
             return Err(MediaError::Invalid(format!("{} is a directory", path.display())));
         }
+        if !meta.is_file() {
+            // A FIFO, socket or device: opening it may block forever (a FIFO nobody writes)
+            // and it cannot be seeked; only regular files are media sources.
+            return Err(MediaError::Invalid(format!("{} is not a regular file", path.display())));
+        }
         if meta.len() == 0 {
             return Err(MediaError::Invalid(format!("{} is empty (0 bytes)", path.display())));
         }
-        let flag = cancel.clone();
-        let mut input = ff::format::input_with_interrupt(path, move || flag.load(Ordering::Relaxed)).map_err(|e| {
+        let (flag, lim) = (cancel.clone(), limit.clone());
+        let interrupt = move || flag.load(Ordering::Relaxed) || lim.expired();
+        let mut input = ff::format::input_with_interrupt(path, interrupt).map_err(|e| {
             if cancel.load(Ordering::Relaxed) {
                 MediaError::Cancelled
+            } else if limit.expired() {
+                probe_timeout(path, &limit)
             } else {
                 MediaError::Invalid(format!("{}: cannot read as a media file ({e})", path.display()))
             }
@@ -204,7 +242,10 @@ impl Source {
         };
         drop(params);
 
-        let packets = scan_packets(&mut input, stream_index, &cancel)?;
+        let packets = scan_packets(&mut input, stream_index, &cancel, &limit).map_err(|e| match e {
+            MediaError::Invalid(_) => probe_timeout(path, &limit),
+            e => e,
+        })?;
         let index = FrameIndex::build(&packets, time_base, container_start, nominal);
         if index.is_empty() {
             return Err(MediaError::Invalid(format!(
@@ -228,6 +269,8 @@ impl Source {
             rotation,
             pixel_format: pixel_format_name,
             alpha: pix_has_alpha || alpha_tag,
+            hdr: super::colour::Hdr::of(&color),
+            wide_gamut: color.primaries == "bt2020",
             color,
             avg_frame_rate: rate_str(avg),
             real_frame_rate: rate_str(real),
@@ -246,12 +289,41 @@ impl Source {
             info,
             index,
             cancel,
+            limit,
         })
     }
 
     pub fn is_cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
     }
+
+    /// Restarts the source's time limit clock (stopped after the probe) with what is left of
+    /// its budget: call when decoding starts.
+    pub fn resume_clock(&self) {
+        self.limit.start();
+    }
+
+    /// Whether the source has used up its time limit.
+    pub fn time_limit_hit(&self) -> bool {
+        self.limit.expired()
+    }
+
+    /// The error for a decode cut short by the time limit.
+    pub(crate) fn decode_timeout(&self) -> MediaError {
+        decode_timeout(&self.limit)
+    }
+}
+
+fn probe_timeout(path: &Path, limit: &TimeLimit) -> MediaError {
+    MediaError::Invalid(format!(
+        "{}: probing hit {} and was stopped",
+        path.display(),
+        limit.describe()
+    ))
+}
+
+pub(crate) fn decode_timeout(limit: &TimeLimit) -> MediaError {
+    MediaError::Decode(format!("decoding hit {} and was stopped", limit.describe()))
 }
 
 /// Clockwise rotation (0/90/180/270) that makes the picture upright, from the display matrix.
@@ -277,6 +349,7 @@ fn scan_packets(
     input: &mut ff::format::context::Input,
     stream_index: usize,
     cancel: &AtomicBool,
+    limit: &TimeLimit,
 ) -> Result<Vec<PacketEntry>, MediaError> {
     // SAFETY: setting the discard level of other streams on an open context we own.
     unsafe {
@@ -293,11 +366,17 @@ fn scan_packets(
         if cancel.load(Ordering::Relaxed) {
             return Err(MediaError::Cancelled);
         }
+        // The caller turns this into the "time limit" error with the path.
+        let timed_out = || MediaError::Invalid("time limit".into());
+        if limit.expired() {
+            return Err(timed_out());
+        }
         match packet.read(input) {
             Ok(()) => {}
             Err(ff::Error::Eof) => break,
             Err(ff::Error::Other { errno }) if errno == libc::EAGAIN => continue,
             Err(_) if cancel.load(Ordering::Relaxed) => return Err(MediaError::Cancelled),
+            Err(_) if limit.expired() => return Err(timed_out()),
             // A read error mid-file (truncation, garbage): index what was readable.
             Err(_) => break,
         }

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 mod output;
 mod pipeline;
@@ -29,7 +29,9 @@ use crate::composition::lookup::ClipTiming;
 use crate::composition::window::{resolve_window, ClipWindow, WindowError};
 use crate::composition::{ClipSpec, Composition, FormatChoice};
 use crate::encode::{ImageFormat, Variant};
+use crate::media::colour::{hdr_target, transform_for, Hdr, Transform};
 use crate::media::{MediaError, MediaInfo, Source};
+use crate::remote::{self, FetchContext, RemotePolicy};
 use crate::report::{Breakdown, ClipFrames, Counters, ErrorKind, ExtractionResult};
 use crate::store::gc::{self, GcOptions};
 use crate::store::{ClipRecord, SourceKey, SourceLock, SourceMeta, Store};
@@ -69,6 +71,9 @@ pub trait Progress: Send + Sync {
     fn source_planned(&self, _source: usize, _name: &str, _frames: u64) {}
     /// `n` more output files exist (of source `source`, when known).
     fn wrote(&self, _source: Option<usize>, _n: u64) {}
+    /// A remote source is downloading: `done` bytes of `total` (when announced). Reported for
+    /// downloads over a few MB, about every MB, and once more at the end (`done == total`).
+    fn downloading(&self, _url: &str, _done: u64, _total: Option<u64>) {}
 }
 
 /// How to run an extraction.
@@ -87,7 +92,22 @@ pub struct ExtractOptions {
     pub progress: Option<Arc<dyn Progress>>,
     /// Collect a timeline of the run into [`ExtractionResult::trace`].
     pub trace: bool,
+    /// Wall-time limit per source ([`DEFAULT_SOURCE_TIMEOUT`] by default; `None`: no limit) for
+    /// its probe and for each stretch of decoding without a new frame (every needed frame
+    /// restarts the clock). The clock runs only while the source is worked on. A source that
+    /// runs out fails its clips — `invalid_media` while probing, `decode_failed` while decoding —
+    /// and the other sources carry on.
+    pub source_timeout: Option<Duration>,
+    /// Which `https://` sources may be fetched and within which limits (size, time; the
+    /// testing allowance for private addresses).
+    pub remote: RemotePolicy,
 }
+
+/// Most output frames one clip may have (about 92 hours at 30 fps).
+pub const MAX_CLIP_FRAMES: u64 = 10_000_000;
+
+/// Default of [`ExtractOptions::source_timeout`]: 10 minutes.
+pub const DEFAULT_SOURCE_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl ExtractOptions {
     /// Frames into `out_dir`, with the store at its default place (`FRAMEX_CACHE_DIR`, else the
@@ -101,22 +121,27 @@ impl ExtractOptions {
             cancel: CancelToken::new(),
             progress: None,
             trace: false,
+            source_timeout: Some(DEFAULT_SOURCE_TIMEOUT),
+            remote: RemotePolicy::default(),
         }
     }
 }
 
+/// What a clip's `src` names: a file, or a remote source (`http(s)://`, fetched first).
+#[derive(Debug, PartialEq)]
+enum SrcRef {
+    Local(PathBuf),
+    Remote(String),
+}
+
 /// Where a clip's `src` points, or why it may not be used.
-fn resolve_src(src: &str, base: &Path) -> Result<PathBuf, ClipErrorParts> {
-    let lower = src.to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
-        return Err((
-            ErrorKind::SourceRejected,
-            format!("remote source {src:?}: URLs are not supported by this build"),
-        ));
+fn resolve_src(src: &str, base: &Path) -> Result<SrcRef, ClipErrorParts> {
+    if remote::is_remote(src) {
+        return Ok(SrcRef::Remote(src.trim().to_string()));
     }
     let p = Path::new(src.strip_prefix("file://").unwrap_or(src));
     if p.is_absolute() {
-        return Ok(p.to_path_buf());
+        return Ok(SrcRef::Local(p.to_path_buf()));
     }
     let mut out = PathBuf::new();
     let mut depth = 0i32;
@@ -139,12 +164,13 @@ fn resolve_src(src: &str, base: &Path) -> Result<PathBuf, ClipErrorParts> {
             _ => {}
         }
     }
-    Ok(base.join(out))
+    Ok(SrcRef::Local(base.join(out)))
 }
 
 type ClipErrorParts = (ErrorKind, String);
 
-fn choose_variant(comp: &Composition, info: &MediaInfo) -> Variant {
+/// How frames of a source with `info` are rendered in `comp`, whose HDR target is `hdr`.
+fn choose_variant(comp: &Composition, info: &MediaInfo, hdr: Option<Hdr>) -> Variant {
     let format = match comp.format {
         FormatChoice::Auto if info.alpha => ImageFormat::Png,
         FormatChoice::Auto | FormatChoice::Jpg => ImageFormat::Jpg,
@@ -154,6 +180,7 @@ fn choose_variant(comp: &Composition, info: &MediaInfo) -> Variant {
         format,
         quality: comp.quality,
         alpha: format == ImageFormat::Png && info.alpha,
+        transform: transform_for(&info.color, hdr, comp.tonemap),
     }
 }
 
@@ -172,12 +199,18 @@ struct SourceEntry {
     _lock: Option<SourceLock>,
     meta: Option<SourceMeta>,
     opened: Option<Result<Source, MediaError>>,
+    /// An uncached run's download folder (removed when the last source using it is dropped).
+    _download_dir: Option<Arc<tempfile::TempDir>>,
 }
 
 fn variant_key(v: &Variant, rotation: u32) -> String {
-    match v.format {
+    let base = match v.format {
         ImageFormat::Jpg => format!("jpg-q{}-r{rotation}", v.quality),
         ImageFormat::Png => format!("png{}-r{rotation}", if v.alpha { "-a" } else { "" }),
+    };
+    match v.transform {
+        Transform::None => base,
+        t => format!("{base}-{}", t.name()),
     }
 }
 
@@ -239,6 +272,9 @@ struct Run<'a> {
     clip_source: Vec<Option<usize>>,
     planned: Vec<Option<(ClipWindow, Variant, MediaInfo)>>,
     sources: Vec<SourceEntry>,
+    /// The composition's HDR target once known (from every source's metadata): `Some(None)`
+    /// for an SDR render.
+    hdr: Option<Option<Hdr>>,
 }
 
 impl<'a> Run<'a> {
@@ -260,6 +296,7 @@ impl<'a> Run<'a> {
             clip_source: vec![None; n],
             planned: vec![None; n],
             sources: Vec::new(),
+            hdr: None,
         };
         run.store = opts.cache_dir.as_ref().and_then(|d| match Store::open(d) {
             Ok(s) => Some(s),
@@ -306,21 +343,32 @@ impl<'a> Run<'a> {
     /// Resolves every clip's `src` and identifies each distinct source — by content with a
     /// store, else by canonical path — taking a shared store lock on it for the whole run.
     fn resolve_sources(&mut self) {
+        let refs: Vec<Option<SrcRef>> = (0..self.comp.clips.len()).map(|i| self.resolve_clip_src(i)).collect();
+        // Remote sources are fetched first (locks on them are held in `fetched` until the
+        // sources below take their own); then they are files like any other.
+        let (fetched, download_dir) = self.fetch_remote(&refs);
         let _span = self.tracer.span("phase", || "resolve sources".into());
         let mut by_id: HashMap<String, usize> = HashMap::new();
-        for (i, clip) in self.comp.clips.iter().enumerate() {
-            if self.states[i].failed() {
-                continue;
-            }
-            let path = match resolve_src(&clip.src, &self.comp.base_dir) {
-                Ok(p) => p,
-                Err((kind, msg)) => {
-                    self.states[i].fail(kind, msg);
-                    continue;
-                }
+        for (i, r) in refs.into_iter().enumerate() {
+            let (path, known_key, from_download) = match r {
+                None => continue,
+                Some(SrcRef::Local(p)) => (p, None, false),
+                Some(SrcRef::Remote(url)) => match fetched.get(&url) {
+                    Some(Ok(f)) => (f.path.clone(), f.key.clone(), true),
+                    Some(Err(e)) => {
+                        self.states[i].fail(e.kind, e.message.clone());
+                        continue;
+                    }
+                    None => {
+                        self.states[i].fail(ErrorKind::Internal, format!("{url} was not fetched"));
+                        continue;
+                    }
+                },
             };
             let canonical = std::fs::canonicalize(&path).unwrap_or(path.clone());
             let key = match &self.store {
+                // A download was hashed as it arrived: no need to read it again.
+                _ if known_key.is_some() => known_key,
                 Some(store) if canonical.is_file() => match store.source_key(&canonical) {
                     Ok(k) => Some(k),
                     Err(e) => {
@@ -347,6 +395,7 @@ impl<'a> Run<'a> {
                         _lock: lock,
                         meta,
                         opened: None,
+                        _download_dir: download_dir.clone().filter(|_| from_download),
                     });
                     by_id.insert(ident, self.sources.len() - 1);
                     self.sources.len() - 1
@@ -354,6 +403,80 @@ impl<'a> Run<'a> {
             };
             self.clip_source[i] = Some(s);
         }
+        drop(fetched);
+    }
+
+    /// Resolves clip `i`'s `src` (a remote one is checked and normalised here), failing the
+    /// clip when it may not be used.
+    fn resolve_clip_src(&self, i: usize) -> Option<SrcRef> {
+        if self.states[i].failed() {
+            return None;
+        }
+        let r = resolve_src(&self.comp.clips[i].src, &self.comp.base_dir).and_then(|r| match r {
+            SrcRef::Remote(u) => remote::check_url(&u, &self.opts.remote)
+                .map(|u| SrcRef::Remote(u.to_string()))
+                .map_err(|e| (e.kind, e.message)),
+            local => Ok(local),
+        });
+        r.map_err(|(kind, msg)| self.states[i].fail(kind, msg)).ok()
+    }
+
+    /// Fetches every distinct remote source — from the store when a finished download is
+    /// recorded there (no network), else downloaded, up to `jobs` at once. Uncached runs
+    /// download into a temporary folder inside the output folder, removed after the run.
+    #[allow(clippy::type_complexity)]
+    fn fetch_remote(
+        &mut self,
+        refs: &[Option<SrcRef>],
+    ) -> (
+        HashMap<String, Result<remote::Fetched, remote::RemoteError>>,
+        Option<Arc<tempfile::TempDir>>,
+    ) {
+        let mut urls: Vec<String> = Vec::new();
+        for r in refs.iter().flatten() {
+            if let SrcRef::Remote(u) = r {
+                if !urls.contains(u) {
+                    urls.push(u.clone());
+                }
+            }
+        }
+        if urls.is_empty() {
+            return (HashMap::new(), None);
+        }
+        let t = Instant::now();
+        let _span = self
+            .tracer
+            .span("phase", || format!("fetch {} remote source(s)", urls.len()));
+        let download_dir = match (&self.store, &self.out_dir) {
+            (None, Some(out)) => tempfile::Builder::new()
+                .prefix(&format!(".framex-{}-downloads-", std::process::id()))
+                .tempdir_in(out)
+                .map(Arc::new)
+                .map_err(|e| {
+                    self.warnings
+                        .push(format!("cannot create a download folder in {}: {e}", out.display()))
+                })
+                .ok(),
+            _ => None,
+        };
+        let received = AtomicU64::new(0);
+        let ctx = FetchContext {
+            policy: self.opts.remote,
+            cancel: &self.opts.cancel,
+            progress: self.opts.progress.as_deref(),
+            bytes_received: &received,
+        };
+        let results = remote::fetch_all(
+            &urls,
+            self.store.as_ref(),
+            download_dir.as_deref().map(|d| d.path()),
+            self.jobs,
+            &ctx,
+        );
+        self.breakdown.downloads = results.iter().filter(|r| matches!(r, Ok(f) if f.downloaded)).count() as u64;
+        self.breakdown.download_bytes = received.into_inner();
+        self.breakdown.download_ms = ms(t);
+        (urls.into_iter().zip(results).collect(), download_dir)
     }
 
     /// Answers clips whose frames the store already holds as a complete clip folder — from the
@@ -362,6 +485,18 @@ impl<'a> Run<'a> {
     fn whole_clip_hits(&mut self) {
         let _span = self.tracer.span("phase", || "whole-clip hits".into());
         let Some(store) = &self.store else { return };
+        // Every source's colour must be known to choose variants (one HDR source changes how
+        // the SDR ones are rendered); a source never probed before sends everything to planning.
+        let used = |s: usize| (0..self.comp.clips.len()).any(|i| self.clip_source[i] == Some(s));
+        if (0..self.sources.len()).any(|s| used(s) && self.sources[s].meta.is_none()) {
+            return;
+        }
+        let hdr = hdr_target(
+            (0..self.sources.len())
+                .filter(|&s| used(s))
+                .filter_map(|s| self.sources[s].meta.as_ref().map(|m| &m.info.color)),
+        );
+        self.hdr = Some(hdr);
         let mut hits: Vec<(usize, PathBuf, u64)> = Vec::new();
         for i in 0..self.comp.clips.len() {
             let Some(s) = self.clip_source[i] else { continue };
@@ -372,7 +507,7 @@ impl<'a> Run<'a> {
             let Ok(window) = resolve_window(&self.comp.clips[i], self.comp.fps, self.comp.timeline_end, end) else {
                 continue;
             };
-            let variant = choose_variant(self.comp, &meta.info);
+            let variant = choose_variant(self.comp, &meta.info, hdr);
             let ckey = clip_key(&window, &variant_key(&variant, meta.info.rotation));
             let Some(rec) = store.lookup_clip(key, &ckey) else {
                 continue;
@@ -437,10 +572,13 @@ impl<'a> Run<'a> {
             .filter(|&s| (0..n).any(|i| self.clip_source[i] == Some(s) && self.pending(i)))
             .collect();
         let paths: Vec<PathBuf> = to_open.iter().map(|&s| self.sources[s].path.clone()).collect();
-        for (&s, r) in to_open
-            .iter()
-            .zip(open_all(&paths, self.jobs, &self.opts.cancel, &self.tracer))
-        {
+        for (&s, r) in to_open.iter().zip(open_all(
+            &paths,
+            self.jobs,
+            &self.opts.cancel,
+            self.opts.source_timeout,
+            &self.tracer,
+        )) {
             if let (Ok(src), Some(store), Some(key)) = (&r, &self.store, &self.sources[s].key) {
                 let end = src.index.end();
                 let _ = store.save_meta(
@@ -463,6 +601,13 @@ impl<'a> Run<'a> {
         let t = Instant::now();
         let _span = self.tracer.span("phase", || "plan".into());
         let mut needs: Vec<SourceNeeds> = vec![BTreeMap::new(); self.sources.len()];
+        let hdr = *self.hdr.get_or_insert_with(|| {
+            hdr_target(self.sources.iter().filter_map(|e| match (&e.opened, &e.meta) {
+                (Some(Ok(src)), _) => Some(&src.info.color),
+                (_, Some(meta)) => Some(&meta.info.color),
+                _ => None,
+            }))
+        });
         for i in 0..self.comp.clips.len() {
             if !self.pending(i) {
                 continue;
@@ -478,7 +623,7 @@ impl<'a> Run<'a> {
                 }
                 None => continue,
             };
-            let (window, variant, slots) = match plan_clip(self.comp, clip, src) {
+            let (window, variant, slots) = match plan_clip(self.comp, clip, src, hdr) {
                 Ok(p) => p,
                 Err((kind, msg)) => {
                     st.fail(kind, msg);
@@ -674,6 +819,7 @@ impl<'a> Run<'a> {
                 dir: st.dir.get().cloned().unwrap_or_default(),
                 fps: self.comp.fps.to_f64(),
                 format: variant.format,
+                transform: Some(variant.transform.name()).filter(|n| !n.is_empty()),
                 start: w.timeline_start.to_f64(),
                 end: w.timeline_end.to_f64(),
                 media_start: w.media_time(0).to_f64(),
@@ -715,7 +861,13 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-fn open_all(paths: &[PathBuf], jobs: usize, cancel: &CancelToken, tracer: &Tracer) -> Vec<Result<Source, MediaError>> {
+fn open_all(
+    paths: &[PathBuf],
+    jobs: usize,
+    cancel: &CancelToken,
+    limit: Option<Duration>,
+    tracer: &Tracer,
+) -> Vec<Result<Source, MediaError>> {
     let results: Vec<Mutex<Option<Result<Source, MediaError>>>> = paths.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicU64::new(0);
     std::thread::scope(|scope| {
@@ -726,7 +878,7 @@ fn open_all(paths: &[PathBuf], jobs: usize, cancel: &CancelToken, tracer: &Trace
                     break;
                 }
                 let _span = tracer.span("probe", || format!("open {}", paths[i].display()));
-                let r = Source::open(&paths[i], cancel.flag());
+                let r = Source::open_with_limit(&paths[i], cancel.flag(), limit);
                 *results[i].lock().expect("probe slot") = Some(r);
             });
         }
@@ -746,8 +898,20 @@ fn plan_clip(
     comp: &Composition,
     clip: &ClipSpec,
     src: &Source,
+    hdr: Option<Hdr>,
 ) -> Result<(ClipWindow, Variant, Vec<usize>), ClipErrorParts> {
     let window = resolve_window(clip, comp.fps, comp.timeline_end, src.index.end()).map_err(window_error)?;
+    if window.frame_count > MAX_CLIP_FRAMES {
+        // A plan is a few words per output frame: refuse absurd clips (e.g. a loop with an end
+        // a million hours away) instead of exhausting memory.
+        return Err((
+            ErrorKind::SourceRejected,
+            format!(
+                "the clip would have {} frames, more than the limit of {MAX_CLIP_FRAMES} per clip; shorten its end",
+                window.frame_count
+            ),
+        ));
+    }
     let slots = (0..window.frame_count)
         .map(|k| {
             src.index
@@ -755,7 +919,7 @@ fn plan_clip(
                 .expect("non-empty index")
         })
         .collect();
-    Ok((window, choose_variant(comp, &src.info), slots))
+    Ok((window, choose_variant(comp, &src.info, hdr), slots))
 }
 
 #[cfg(test)]
@@ -765,15 +929,10 @@ mod tests {
     #[test]
     fn sources_resolve_inside_the_composition_folder() {
         let base = Path::new("/proj");
-        assert_eq!(
-            resolve_src("media/a.mp4", base).unwrap(),
-            PathBuf::from("/proj/media/a.mp4")
-        );
-        assert_eq!(
-            resolve_src("./media/../a.mp4", base).unwrap(),
-            PathBuf::from("/proj/a.mp4")
-        );
-        assert_eq!(resolve_src("/abs/a.mp4", base).unwrap(), PathBuf::from("/abs/a.mp4"));
+        let local = |p: &str| SrcRef::Local(PathBuf::from(p));
+        assert_eq!(resolve_src("media/a.mp4", base).unwrap(), local("/proj/media/a.mp4"));
+        assert_eq!(resolve_src("./media/../a.mp4", base).unwrap(), local("/proj/a.mp4"));
+        assert_eq!(resolve_src("/abs/a.mp4", base).unwrap(), local("/abs/a.mp4"));
         assert_eq!(
             resolve_src("../secret.mp4", base).unwrap_err().0,
             ErrorKind::SourceRejected
@@ -783,8 +942,12 @@ mod tests {
             ErrorKind::SourceRejected
         );
         assert_eq!(
-            resolve_src("https://x/y.mp4", base).unwrap_err().0,
-            ErrorKind::SourceRejected
+            resolve_src("https://x/y.mp4", base).unwrap(),
+            SrcRef::Remote("https://x/y.mp4".into())
+        );
+        assert_eq!(
+            resolve_src("HTTP://x/../y.mp4", base).unwrap(),
+            SrcRef::Remote("HTTP://x/../y.mp4".into())
         );
     }
 }

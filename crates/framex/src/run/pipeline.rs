@@ -14,6 +14,7 @@ use ffmpeg_next as ff;
 use super::output::{link_or_copy, publish, ClipState};
 use super::CancelToken;
 use crate::encode::{ImageEncoder, Variant};
+use crate::media::colour::{ColourFilters, Transform};
 use crate::media::convert::{Converter, Target};
 use crate::media::decode::{decode_frames, decode_frames_parallel, parallel_gops, share, Delivery};
 use crate::media::Source;
@@ -196,13 +197,14 @@ fn thread_cpu_ns() -> u64 {
 
 fn worker(rx: crossbeam_channel::Receiver<Job>, shared: &Shared<'_>) {
     let mut converter = Converter::default();
+    let mut filters = ColourFilters::default();
     let mut encoder = ImageEncoder::default();
     for job in rx {
         if shared.cancel.is_cancelled() {
             continue; // drain so decoders never block
         }
         let _span = shared.tracer.span("encode", || format!("frame {}", job.frame_no));
-        let mut converted: Option<Target> = None;
+        let mut converted: Option<(Transform, Target)> = None;
         for out in &job.outputs {
             let live: Vec<(usize, u64)> = out
                 .slots
@@ -218,15 +220,22 @@ fn worker(rx: crossbeam_channel::Receiver<Job>, shared: &Shared<'_>) {
                     shared.clips[c].fail(kind, msg);
                 }
             };
-            let target = out.variant.target();
+            let wanted = (out.variant.transform, out.variant.target());
             let t0 = thread_cpu_ns();
-            if converted != Some(target) {
-                if let Err(e) = converter.convert(&job.frame, target, job.rotation) {
-                    converted = None;
+            if converted != Some(wanted) {
+                converted = None;
+                let picture = match filters.apply(&job.frame, wanted.0) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        fail_all(ErrorKind::DecodeFailed, &e);
+                        continue;
+                    }
+                };
+                if let Err(e) = converter.convert(picture, wanted.1, job.rotation) {
                     fail_all(ErrorKind::DecodeFailed, &e);
                     continue;
                 }
-                converted = Some(target);
+                converted = Some(wanted);
             }
             let t1 = thread_cpu_ns();
             Counters::add(&shared.counters.convert_ns, t1 - t0);

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use super::downloads::{is_key, read_record};
 use super::{ClipRecord, Store};
 
 /// Default size limit: 2 GiB.
@@ -19,6 +20,8 @@ pub const DEFAULT_MIN_AGE: Duration = Duration::from_secs(3600);
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 /// Temporaries older than this whose process is gone are removed.
 const TEMP_MAX_AGE: Duration = Duration::from_secs(600);
+/// Partial downloads untouched for this long (and not being downloaded) are removed.
+pub const PARTIAL_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Clone, Copy, Debug)]
 pub struct GcOptions {
@@ -45,6 +48,10 @@ pub struct GcReport {
     pub temps_cleared: u64,
     /// Sources over the limit that were kept because a run holds them or used them recently.
     pub kept_in_use: u64,
+    /// Partial downloads older than a day removed (also counted in `temps_cleared`).
+    pub partial_downloads_cleared: u64,
+    /// URL records whose source is gone (evicted) removed.
+    pub url_records_removed: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -56,6 +63,12 @@ pub struct StoreStats {
     pub clips: u64,
     /// Real disk usage: every inode counted once however many links it has.
     pub bytes: u64,
+    /// Downloaded sources held in the store (`src/<hash>/remote.<ext>`).
+    pub remote_files: u64,
+    /// URL records (`urls/`), each naming the download of one URL.
+    pub url_records: u64,
+    /// Unfinished downloads (`downloads/*.part`), kept for resuming.
+    pub partial_downloads: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -63,6 +76,9 @@ pub struct StoreStats {
 pub struct VerifyReport {
     pub frames_checked: u64,
     pub clips_checked: u64,
+    /// Downloaded sources re-hashed against their folder's content key.
+    pub remote_files_checked: u64,
+    pub url_records_checked: u64,
     pub damaged: Vec<String>,
     pub repaired: u64,
 }
@@ -204,7 +220,92 @@ pub fn gc(store: &Store, opts: GcOptions) -> GcReport {
         total -= s.bytes;
     }
     report.bytes_after = total;
+    let (partials, records) = sweep_downloads(store);
+    report.partial_downloads_cleared = partials;
+    report.temps_cleared += partials;
+    report.url_records_removed = records;
     report
+}
+
+/// Whether a source folder file is a downloaded source (`remote.<ext>`).
+fn is_remote_file(name: &str) -> bool {
+    name.starts_with("remote.")
+}
+
+/// Removes partial downloads (and their sidecars) untouched for [`PARTIAL_MAX_AGE`] that no
+/// process is downloading, and URL records whose source file is gone (evicted) or that cannot
+/// be read. Returns (partials removed, records removed).
+fn sweep_downloads(store: &Store) -> (u64, u64) {
+    let now = SystemTime::now();
+    let age = |m: &fs::Metadata| {
+        m.modified()
+            .map(|t| now.duration_since(t).unwrap_or_default())
+            .unwrap_or_default()
+    };
+    // Skips anything whose URL a process is downloading right now (its lock is held).
+    let unlocked = |id: &str| {
+        File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(store.url_lock_path(id))
+            .ok()
+            .filter(|f| f.try_lock().is_ok())
+    };
+    let mut partials = 0;
+    let dl = store.root().join("downloads");
+    let mut ids: Vec<String> = fs::read_dir(&dl)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let id = name.strip_suffix(".part").or_else(|| name.strip_suffix(".json"))?;
+            Some(id.to_string())
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    for id in ids {
+        let (part, info) = (dl.join(format!("{id}.part")), dl.join(format!("{id}.json")));
+        let newest = [&part, &info]
+            .iter()
+            .filter_map(|p| fs::metadata(p).ok())
+            .map(|m| age(&m))
+            .min()
+            .unwrap_or_default();
+        if newest <= PARTIAL_MAX_AGE {
+            continue;
+        }
+        if let Some(_held) = unlocked(&id) {
+            let removed = fs::remove_file(&part).is_ok();
+            let _ = fs::remove_file(&info);
+            if removed {
+                partials += 1;
+            }
+        }
+    }
+    let mut records = 0;
+    for e in fs::read_dir(store.root().join("urls")).into_iter().flatten().flatten() {
+        let path = e.path();
+        let Some(id) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        let present = |p: &Path| {
+            read_record(p)
+                .is_some_and(|r| is_key(&r.key) && store.root().join("src").join(&r.key).join(&r.file).is_file())
+        };
+        if present(&path) {
+            continue;
+        }
+        if let Some(_held) = unlocked(&id) {
+            // Re-check under the lock: a download may have just recorded it.
+            if !present(&path) && fs::remove_file(&path).is_ok() {
+                records += 1;
+            }
+        }
+    }
+    (partials, records)
 }
 
 /// Counts sources, stored frames, clip folders and real bytes.
@@ -223,7 +324,22 @@ pub fn stats(store: &Store) -> StoreStats {
         st.clips += fs::read_dir(e.path().join("clips"))
             .map(|r| r.count() as u64)
             .unwrap_or(0);
+        st.remote_files += fs::read_dir(e.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|f| is_remote_file(&f.file_name().to_string_lossy()))
+            .count() as u64;
     }
+    st.url_records = fs::read_dir(store.root().join("urls"))
+        .map(|r| r.count() as u64)
+        .unwrap_or(0);
+    st.partial_downloads = fs::read_dir(store.root().join("downloads"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|f| f.file_name().to_string_lossy().ends_with(".part"))
+        .count() as u64;
     st
 }
 
@@ -278,9 +394,40 @@ pub fn verify(store: &Store, repair: bool) -> VerifyReport {
                 }
             }
         }
+        // A downloaded source must still hash to its folder's key.
+        let key = src.file_name().to_string_lossy().into_owned();
+        for f in fs::read_dir(&src_dir).into_iter().flatten().flatten() {
+            if !is_remote_file(&f.file_name().to_string_lossy()) {
+                continue;
+            }
+            rep.remote_files_checked += 1;
+            let p = f.path();
+            let mut h = blake3::Hasher::new();
+            let ok = h.update_mmap(&p).is_ok() && h.finalize().to_hex().as_str() == key;
+            if !ok {
+                rep.damaged
+                    .push(format!("{}: does not hash to its content key", p.display()));
+                if repair && fs::remove_file(&p).is_ok() {
+                    rep.repaired += 1;
+                }
+            }
+        }
+    }
+    // URL records: readable and well-formed (one whose source was evicted is not damage; the
+    // sweep removes it).
+    for e in fs::read_dir(store.root().join("urls")).into_iter().flatten().flatten() {
+        rep.url_records_checked += 1;
+        let p = e.path();
+        if !read_record(&p).is_some_and(|r| is_key(&r.key)) {
+            rep.damaged.push(format!("{}: unreadable URL record", p.display()));
+            if repair && fs::remove_file(&p).is_ok() {
+                rep.repaired += 1;
+            }
+        }
     }
     if repair {
         rep.repaired += sweep_temps(store);
+        sweep_downloads(store);
     }
     rep
 }
@@ -426,6 +573,70 @@ mod tests {
         let r = gc(&store, GcOptions::default());
         assert_eq!(r.temps_cleared, 1);
         assert!(!dead.exists() && mine.exists());
+    }
+
+    #[test]
+    fn downloads_stale_partials_and_dangling_url_records_are_swept() {
+        use crate::store::downloads::{url_id, PartialInfo};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // A finished download: adopted into its source folder and recorded.
+        let bytes = b"not really a video".to_vec();
+        let key = SourceKey(blake3::hash(&bytes).to_hex().to_string());
+        let url = "https://example.com/a.mp4";
+        let part = store.part_path(&url_id(url));
+        fs::write(&part, &bytes).unwrap();
+        let info = PartialInfo {
+            url: url.into(),
+            etag: Some("\"e\"".into()),
+            ..Default::default()
+        };
+        store.save_partial(&url_id(url), &info).unwrap();
+        let got = store.adopt_download(url, &part, &key, "mp4").unwrap();
+        assert_eq!(got.path, store.root().join("src").join(&key.0).join("remote.mp4"));
+        assert!(!part.exists() && store.load_partial(&url_id(url)).is_none());
+        assert_eq!(store.source_key(&got.path).unwrap(), key, "the memo knows the key");
+        drop(got);
+        let hit = store.lookup_url(url).expect("recorded");
+        assert_eq!(hit.key, key);
+        drop(hit);
+        assert!(store.lookup_url("https://example.com/other.mp4").is_none());
+        let st = stats(&store);
+        assert_eq!((st.remote_files, st.url_records, st.partial_downloads), (1, 1, 0));
+        let v = verify(&store, false);
+        assert!(v.damaged.is_empty(), "{v:?}");
+        assert_eq!((v.remote_files_checked, v.url_records_checked), (1, 1));
+
+        // Two partial downloads: one fresh, one untouched for two days.
+        let (fresh, old) = (url_id("https://example.com/fresh"), url_id("https://example.com/old"));
+        for id in [&fresh, &old] {
+            fs::write(store.part_path(id), b"half").unwrap();
+        }
+        let two_days = SystemTime::now() - Duration::from_secs(48 * 3600);
+        File::options()
+            .write(true)
+            .open(store.part_path(&old))
+            .unwrap()
+            .set_modified(two_days)
+            .unwrap();
+        assert_eq!(stats(&store).partial_downloads, 2);
+        let r = gc(&store, GcOptions::default());
+        assert_eq!((r.partial_downloads_cleared, r.url_records_removed), (1, 0));
+        assert!(store.part_path(&fresh).exists() && !store.part_path(&old).exists());
+
+        // Evicting the source leaves the record dangling: the same sweep removes it.
+        let r = clear(&store);
+        assert_eq!((r.evictions, r.url_records_removed), (1, 1), "{r:?}");
+        assert!(store.lookup_url(url).is_none());
+        assert_eq!(stats(&store).url_records, 0);
+
+        // A damaged download is found by verify.
+        let part = store.part_path(&url_id(url));
+        fs::write(&part, &bytes).unwrap();
+        let got = store.adopt_download(url, &part, &key, "mp4").unwrap();
+        fs::write(&got.path, b"tampered").unwrap();
+        let v = verify(&store, false);
+        assert_eq!(v.damaged.len(), 1, "{v:?}");
     }
 
     #[test]

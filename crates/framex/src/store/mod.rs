@@ -7,7 +7,11 @@
 //! src/<content hash>/used                      LRU clock (mtime touched by every run)
 //! src/<content hash>/frames/<variant>/<pts>.<ext>   one encoded frame, stored once
 //! src/<content hash>/clips/<clip key>/frame_00001.<ext> … + .complete   hard links, a clip's folder
+//! src/<content hash>/remote.<ext>              a downloaded source (see `downloads`)
 //! locks/<content hash>                         shared flock held by every run using the source
+//! locks/url-<url id>                           exclusive flock held while a URL downloads
+//! downloads/<url id>.part, .json               an unfinished download and its sidecar
+//! urls/<url id>.json                           URL → content hash + file of a finished download
 //! tmp/                                         temporaries (write-then-rename), swept when stale
 //! last-gc                                      mtime = last sweep
 //! ```
@@ -16,6 +20,7 @@
 //! place whole); a source is evicted only while no process holds its lock. The store knows
 //! nothing of compositions: it stores bytes under keys the pipeline computes.
 
+pub mod downloads;
 pub mod gc;
 
 use std::collections::HashSet;
@@ -89,7 +94,7 @@ impl Store {
     /// Opens (creating if needed) the store under `dir`. Fails if it cannot be written.
     pub fn open(dir: &Path) -> io::Result<Store> {
         let root = dir.join("framex-v1");
-        for sub in ["ids", "src", "locks", "tmp"] {
+        for sub in ["ids", "src", "locks", "tmp", "downloads", "urls"] {
             fs::create_dir_all(root.join(sub))?;
         }
         let store = Store {
@@ -121,21 +126,7 @@ impl Store {
     /// size, mtime, ctime) so an unchanged file is hashed once; a copy or rename hashes to the
     /// same key.
     pub fn source_key(&self, path: &Path) -> io::Result<SourceKey> {
-        let m = fs::metadata(path)?;
-        let identity = format!(
-            "{}:{}:{}:{}.{}:{}.{}",
-            m.dev(),
-            m.ino(),
-            m.size(),
-            m.mtime(),
-            m.mtime_nsec(),
-            m.ctime(),
-            m.ctime_nsec()
-        );
-        let id_path = self
-            .root
-            .join("ids")
-            .join(hex(&blake3::hash(identity.as_bytes()).as_bytes()[..16]));
+        let id_path = self.identity_path(&fs::metadata(path)?);
         if let Ok(s) = fs::read_to_string(&id_path) {
             let s = s.trim();
             if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -147,6 +138,31 @@ impl Store {
         let key = hasher.finalize().to_hex().to_string();
         let _ = self.write_atomic(&id_path, key.as_bytes());
         Ok(SourceKey(key))
+    }
+
+    /// Remembers that the file at `path` (as it is now) hashes to `key`, e.g. after a download
+    /// hashed it on the way in.
+    pub fn remember_key(&self, path: &Path, key: &SourceKey) {
+        if let Ok(m) = fs::metadata(path) {
+            let _ = self.write_atomic(&self.identity_path(&m), key.0.as_bytes());
+        }
+    }
+
+    /// The memo file of a file identity (device, inode, size, mtime, ctime).
+    fn identity_path(&self, m: &fs::Metadata) -> PathBuf {
+        let identity = format!(
+            "{}:{}:{}:{}.{}:{}.{}",
+            m.dev(),
+            m.ino(),
+            m.size(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec()
+        );
+        self.root
+            .join("ids")
+            .join(hex(&blake3::hash(identity.as_bytes()).as_bytes()[..16]))
     }
 
     /// Takes a shared lock on a source for as long as the returned guard lives, and marks the

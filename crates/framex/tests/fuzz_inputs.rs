@@ -1,0 +1,174 @@
+//! Mutation fuzzing of the composition readers (issue 5, "hostile input never hurts"): thousands
+//! of mutants of the committed corpora (`fuzz/corpus/manifest`, `fuzz/corpus/html`) through
+//! `parse_manifest` / `parse_html` (and `read_html`'s UTF-8 check), and every composition that
+//! parses through the window resolution and frame lookup that a run would do with it. Each case
+//! must return (a composition or an `InputError`), never panic, and finish quickly.
+//!
+//! Deterministic: seed and case count come from `FRAMEX_FUZZ_SEED` / `FRAMEX_FUZZ_ITERS`; a
+//! failure names `FRAMEX_FUZZ_SEED=… FRAMEX_FUZZ_CASE=…` to replay it, and saves the input under
+//! `target/tmp/fuzz-failures/`.
+
+mod fuzzkit;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use framex::composition::lookup::{ClipTiming, FrameLookup};
+use framex::composition::window::resolve_window;
+use framex::{Composition, Rational};
+use fuzzkit::{catch, corpus, failure_dir, mutant, Rng, Settings};
+
+/// A parser case taking longer than this (debug build, loaded machine) counts as a hang.
+const CASE_LIMIT: Duration = Duration::from_secs(5);
+
+/// Source lengths a composition is resolved against: tiny, typical, odd, a day.
+fn source_ends() -> [Rational; 5] {
+    [
+        Rational::new(1, 30),
+        Rational::from_int(1),
+        Rational::new(7_500_001, 1_000_000),
+        Rational::new(1001, 24000),
+        Rational::from_int(86_400),
+    ]
+}
+
+/// What a run does with a parsed composition before any media: resolve every clip's window
+/// against a source length, compute sample times and look frames up at composition times.
+fn exercise(comp: &Composition) {
+    assert!(comp.fps.is_positive(), "a parsed composition has a positive fps");
+    let mut timings = Vec::new();
+    for clip in comp.clips.iter().take(32) {
+        assert!(!clip.id.is_empty(), "a parsed clip has an id");
+        for end in source_ends() {
+            let Ok(w) = resolve_window(clip, comp.fps, comp.timeline_end, end) else {
+                continue;
+            };
+            let n = w.frame_count;
+            for k in [0, 1, n / 2, n.saturating_sub(1), n] {
+                let m = w.media_time(k);
+                let _ = w.timeline_time(k);
+                if clip.looping && w.loop_cycle.is_some() {
+                    assert!(m < end, "a looping clip's media time stays inside the source");
+                }
+            }
+            let timing = ClipTiming::from_window(clip.id.clone(), &w);
+            for t in [
+                Rational::ZERO,
+                w.timeline_start,
+                w.timeline_end,
+                (w.timeline_start + w.timeline_end) * Rational::new(1, 2),
+            ] {
+                if let Some(k) = timing.frame_at(t) {
+                    assert!(k < n, "frame {k} of a {n}-frame clip");
+                }
+                let _ = timing.source_frame_at(t);
+            }
+            timings.push(timing);
+        }
+    }
+    let lookup = FrameLookup::new(timings);
+    for t in [Rational::ZERO, Rational::new(1, 3), Rational::from_int(2)] {
+        let _ = lookup.frame_at(t);
+    }
+}
+
+/// Runs `cases` over mutants of `target`'s corpus through `parse`; panics listing every failing
+/// case (with its replay coordinates) at the end.
+fn fuzz_text(target: &str, ext: &str, default_iters: u64, parse: fn(&str, &Path, u64) -> Option<Composition>) {
+    let settings = Settings::from_env(default_iters);
+    let seeds = corpus(target);
+    let base = tempfile::tempdir().unwrap();
+    // The unmutated seeds first: the harness must reach past the parser, not only its errors.
+    let parsed_seeds = seeds
+        .iter()
+        .filter(|s| parse(&String::from_utf8_lossy(&s.bytes), base.path(), 0).is_some())
+        .count();
+    assert!(parsed_seeds > 0, "{target}: no corpus file parses");
+    let mut failures = Vec::new();
+    let (mut ok, mut total) = (0u64, 0u64);
+    let started = Instant::now();
+    for i in settings.cases() {
+        let mut rng = Rng::for_case(settings.seed, i);
+        let (seed, bytes) = mutant(&mut rng, &seeds, 6, true);
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let t0 = Instant::now();
+        let r = catch(|| parse(&text, base.path(), i));
+        let took = t0.elapsed();
+        total += 1;
+        let problem = match r {
+            Ok(parsed) => {
+                ok += parsed.is_some() as u64;
+                (took > CASE_LIMIT).then(|| format!("took {took:?}"))
+            }
+            Err(p) => Some(format!("panicked: {p}")),
+        };
+        if let Some(problem) = problem {
+            let saved = failure_dir().join(format!("{target}-{:x}-{i}.{ext}", settings.seed));
+            std::fs::write(&saved, &bytes).unwrap();
+            failures.push(format!(
+                "  FRAMEX_FUZZ_SEED={:#x} FRAMEX_FUZZ_CASE={i} (from {}): {problem}; input saved as {}",
+                settings.seed,
+                seed.name,
+                saved.display()
+            ));
+        }
+    }
+    eprintln!(
+        "{target}: {total} cases in {:?}, {ok} parsed, {} failures",
+        started.elapsed(),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{target}: {} of {total} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn manifest_case(text: &str, base: &Path, _case: u64) -> Option<Composition> {
+    let comp = framex::parse_manifest(text, "comp.json", base).ok()?;
+    exercise(&comp);
+    Some(comp)
+}
+
+fn html_case(text: &str, base: &Path, case: u64) -> Option<Composition> {
+    // Every 16th case also goes through the file reader (BOM, UTF-8 check) with raw bytes.
+    if case.is_multiple_of(16) {
+        let path = base.join(format!("case-{case}.html"));
+        std::fs::write(&path, text.as_bytes()).unwrap();
+        if let Ok(comp) = framex::read_html(&path) {
+            exercise(&comp);
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+    let comp = framex::parse_html(text, "index.html", base).ok()?;
+    exercise(&comp);
+    Some(comp)
+}
+
+#[test]
+fn fuzz_manifest_parser() {
+    fuzz_text("manifest", "json", 6000, manifest_case);
+}
+
+#[test]
+fn fuzz_html_reader() {
+    fuzz_text("html", "html", 3000, html_case);
+}
+
+/// Regression inputs found by fuzzing (also in the corpus): each must give a composition or an
+/// input error, never a panic.
+#[test]
+fn fuzz_regressions_parse_without_panicking() {
+    for seed in corpus("manifest").iter().filter(|s| s.name.starts_with("regress-")) {
+        let text = String::from_utf8_lossy(&seed.bytes);
+        let r = catch(|| manifest_case(&text, Path::new("/tmp"), 1));
+        assert!(r.is_ok(), "manifest regression {} panicked: {:?}", seed.name, r.err());
+    }
+    for seed in corpus("html").iter().filter(|s| s.name.starts_with("regress-")) {
+        let text = String::from_utf8_lossy(&seed.bytes);
+        let r = catch(|| html_case(&text, Path::new("/tmp"), 1));
+        assert!(r.is_ok(), "html regression {} panicked: {:?}", seed.name, r.err());
+    }
+}

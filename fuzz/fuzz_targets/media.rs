@@ -1,0 +1,71 @@
+#![no_main]
+//! The media path: the input is written to a file, probed and indexed (`Source::open_with_limit`),
+//! every frame (up to 64) decoded as the pipeline does, and a few pictures converted and encoded.
+//! The file's extension follows its magic bytes (so the committed seeds are used as they are);
+//! the input length's parity picks sequential or GOP-parallel decoding.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ffmpeg_next as ff;
+use framex::encode::{ImageEncoder, ImageFormat, Variant};
+use framex::media::convert::{Converter, Target};
+use framex::media::decode::{decode_frames, decode_frames_parallel, parallel_gops, share, Delivery};
+use framex::media::Source;
+use libfuzzer_sys::fuzz_target;
+
+fn extension(data: &[u8]) -> &'static str {
+    match data {
+        [b'Y', b'U', b'V', b'4', ..] => "y4m",
+        [0x1a, 0x45, 0xdf, 0xa3, ..] => "mkv",
+        [b'R', b'I', b'F', b'F', ..] => "avi",
+        [0x47, ..] => "ts",
+        _ => "mp4",
+    }
+}
+
+fn variant(format: ImageFormat, alpha: bool) -> Variant {
+    Variant {
+        format,
+        quality: 90,
+        alpha,
+        transform: Default::default(),
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let path = std::env::temp_dir().join(format!("framex-fuzz-{}.{}", std::process::id(), extension(data)));
+    std::fs::write(&path, data).unwrap();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let Ok(mut src) = Source::open_with_limit(&path, cancel, Some(Duration::from_secs(10))) else {
+        return;
+    };
+    let needed: Vec<usize> = (0..src.index.len().min(64)).collect();
+    let kept: Mutex<Vec<ff::frame::Video>> = Mutex::new(Vec::new());
+    let deliver = |_: usize, f: &ff::frame::Video| {
+        let mut k = kept.lock().unwrap();
+        if k.len() < 2 {
+            k.push(share(f));
+        }
+        Delivery::Continue
+    };
+    if data.len() % 2 == 1 && parallel_gops(&src, &needed) {
+        let _ = decode_frames_parallel(&mut src, &needed, 2, &deliver);
+    } else {
+        let _ = decode_frames(&mut src, &needed, 1, deliver);
+    }
+    let rotation = src.info.rotation;
+    let mut converter = Converter::default();
+    let mut encoder = ImageEncoder::default();
+    for frame in kept.into_inner().unwrap() {
+        for (target, v) in [
+            (Target::Jpeg, variant(ImageFormat::Jpg, false)),
+            (Target::Rgba, variant(ImageFormat::Png, true)),
+        ] {
+            if converter.convert(&frame, target, rotation).is_ok() {
+                let _ = encoder.encode(&converter.pixels(), v);
+            }
+        }
+    }
+});
