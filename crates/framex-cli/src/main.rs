@@ -88,7 +88,8 @@ fn parse_size(s: &str) -> Result<u64, String> {
 enum CacheCommand {
     /// Sources, stored frames, clip folders and real disk usage
     Stats,
-    /// Sweep stale temporaries and evict least-recently-used sources down to --cache-max
+    /// Sweep stale temporaries and evict partial downloads, then least-recently-used sources,
+    /// down to --cache-max
     Gc {
         /// Also evict sources used within the last hour (never ones a running extraction holds)
         #[arg(long)]
@@ -184,10 +185,10 @@ struct RunArgs {
     /// Write a Chrome/Perfetto trace of the run (phases, sources, frames) to FILE
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
-    /// Wall-time limit per source, in seconds ("off" for none), for its probe and for each
-    /// stretch of decoding without a new frame; a source that runs out fails its clips
-    /// (invalid_media while probing, decode_failed while decoding) and the others carry on
-    /// [default: 600]
+    /// Wall-time limit per source, in seconds ("off" for none), for each stretch of its probe
+    /// without reading further into the file and of its decoding without a new frame; a source
+    /// that runs out fails its clips (invalid_media while probing, decode_failed while
+    /// decoding) and the others carry on [default: 600]
     #[arg(long, value_name = "SECS|off", value_parser = parse_timeout)]
     source_timeout: Option<Timeout>,
     /// Largest remote (https://) source to download, e.g. 500M, 2G [default: 2G]

@@ -219,3 +219,54 @@ fn relative_source_escaping_the_project_folder_is_rejected() {
         check_clip(&run, &w, id, &outside, "jpg", LANDSCAPE, &(0..15).collect::<Vec<_>>());
     }
 }
+
+#[test]
+fn playlists_cannot_pull_other_files_into_a_clip() {
+    // An HLS playlist (or a downloaded `.m3u8`) names its segments itself: read as a source, it
+    // would let whoever wrote it put any local video — outside the project, another cached
+    // source — into a clip's frames. Only real containers are opened; the segment itself is a
+    // fine source when named directly.
+    let w = Work::new();
+    let secret = w.path().join("secret.ts");
+    run_tool(
+        ffmpeg()
+            .arg("-i")
+            .arg(cfr30())
+            .args(["-t", "1", "-c", "copy", "-f", "mpegts"])
+            .arg(&secret),
+    );
+    let proj = w.path().join("proj");
+    std::fs::create_dir(&proj).unwrap();
+    for (name, target) in [
+        ("absolute.m3u8", format!("file://{}", secret.display())),
+        ("relative.m3u8", "../secret.ts".to_string()),
+    ] {
+        let playlist = format!("#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:1.0,\n{target}\n#EXT-X-ENDLIST\n");
+        std::fs::write(proj.join(name), playlist).unwrap();
+    }
+    std::fs::copy(&secret, proj.join("segment.ts")).unwrap();
+    let m = manifest(
+        json!(30),
+        vec![
+            clip("abs", "absolute.m3u8", 0.0, 0.5, 0.0, false),
+            clip("rel", "relative.m3u8", 0.0, 0.5, 0.0, false),
+            clip("direct", "segment.ts", 0.0, 0.5, 0.0, false),
+        ],
+    );
+    let manifest_path = proj.join("comp.json");
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let mut c = w.command();
+    c.arg("extract")
+        .arg(&manifest_path)
+        .arg("--out")
+        .arg(w.out())
+        .arg("--json");
+    let run = run(c);
+    assert_eq!(run.code(), Some(1), "{run}");
+    for id in ["abs", "rel"] {
+        assert_error(&run, id, "invalid_media");
+        assert!(!w.out().join(id).exists(), "{id}: no frames from a playlist");
+    }
+    assert!(run.error("direct").is_none(), "{run}");
+    assert_eq!(w.files("direct").len(), 15, "{run}");
+}

@@ -356,3 +356,135 @@ fn alpha_survives_the_sdr_to_hdr_conversion() {
         );
     }
 }
+
+/// RGB of every output image of clip `id` (PNG), in order.
+fn clip_rgb(w: &Work, id: &str, size: (usize, usize)) -> Vec<Vec<u8>> {
+    w.files(id)
+        .iter()
+        .map(|f| {
+            let mut c = ffmpeg();
+            c.arg("-i").arg(f).args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"]);
+            let v = run_tool(&mut c);
+            assert_eq!(
+                v.len(),
+                size.0 * size.1 * 3,
+                "{}: {}x{} RGB",
+                f.display(),
+                size.0,
+                size.1
+            );
+            v
+        })
+        .collect()
+}
+
+/// RGB of the first `n` frames of `src` through `chain`, by the CLI.
+fn oracle_frames(src: &Path, chain: &str, n: usize, size: (usize, usize)) -> Vec<Vec<u8>> {
+    let mut c = ffmpeg();
+    c.arg("-i").arg(src).args([
+        "-vf",
+        chain,
+        "-frames:v",
+        &n.to_string(),
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-",
+    ]);
+    let v = run_tool(&mut c);
+    assert_eq!(
+        v.len(),
+        n * size.0 * size.1 * 3,
+        "{n} frames of {}x{} from {chain}",
+        size.0,
+        size.1
+    );
+    v.chunks(size.0 * size.1 * 3).map(|c| c.to_vec()).collect()
+}
+
+#[test]
+fn odd_sizes_and_rgb_sources_convert_too() {
+    // `colorspace` and zscale refuse odd sizes and `colorspace` refuses RGB input: framex pads
+    // (and crops back) and converts RGB to BT.709 YUV first. The oracle runs the same steps.
+    let w = Work::new();
+    // FFV1 in Matroska keeps odd sizes (libx264 rounds them to even) and colour tags; the
+    // pictures are cropped in 4:4:4 (cropping 4:2:0 rounds down to even).
+    let odd = w.add(
+        "odd.mkv",
+        &synth_fixture(
+            "odd420.mkv",
+            None,
+            "-f lavfi -i testsrc2=size=64x48:rate=30:duration=0.2 -vf format=yuv444p,crop=63:47:0:0 \
+             -c:v ffv1 -pix_fmt yuv420p -colorspace bt709 -color_primaries bt709 -color_trc bt709",
+        ),
+    );
+    let rgb = w.add(
+        "rgb.mp4",
+        &synth_fixture(
+            "rgb.mp4",
+            None,
+            "-f lavfi -i testsrc2=size=64x48:rate=30:duration=0.2 -c:v libx264rgb -preset veryfast",
+        ),
+    );
+    let odd_pq = w.add(
+        "oddpq.mkv",
+        &synth_fixture(
+            "oddpq.mkv",
+            None,
+            "-f lavfi -i testsrc2=size=64x48:rate=30:duration=0.2 -vf format=yuv444p,crop=63:47:0:0,\
+             zscale=tin=bt709:pin=bt709:min=bt709:rin=tv:t=smpte2084:p=bt2020:m=bt2020nc:r=tv:npl=400,format=yuv444p10le \
+             -c:v ffv1 -pix_fmt yuv420p10le -colorspace bt2020nc -color_primaries bt2020 -color_trc smpte2084",
+        ),
+    );
+    w.add("pq.mp4", &hdr("smpte2084"));
+    let comp = manifest(
+        json!(30),
+        vec![
+            clip("odd", "odd.mkv", 0.0, 0.2, 0.0, false),
+            clip("rgb", "rgb.mp4", 0.0, 0.2, 0.0, false),
+            clip("p", "pq.mp4", 0.0, 0.2, 0.0, false),
+        ],
+    );
+    let run = w.extract(&comp, &["--format", "png"]);
+    run.assert_ok();
+    let checks = [
+        (
+            "odd",
+            &odd,
+            (63, 47),
+            format!("pad=64:48,{SDR2HDR},format=yuv444p,crop=63:47:0:0"),
+        ),
+        (
+            "rgb",
+            &rgb,
+            (64, 48),
+            format!("scale=out_color_matrix=bt709:out_range=tv,format=yuv444p,{SDR2HDR}"),
+        ),
+    ];
+    for (id, src, size, chain) in &checks {
+        assert_eq!(transform(&run, id), json!("sdr2hdr-pq"), "{run}");
+        let ours = clip_rgb(&w, id, *size);
+        let want = oracle_frames(src, chain, ours.len(), *size);
+        assert_eq!(ours.len(), 6, "{id}\n{run}");
+        for (k, (a, b)) in ours.iter().zip(&want).enumerate() {
+            let p = psnr(a, b);
+            assert!(p >= MIN_PSNR_DB, "{id} frame {k}: {p:.2} dB against {chain}");
+        }
+    }
+
+    let tm = w.extract(
+        &manifest(json!(30), vec![clip("oddpq", "oddpq.mkv", 0.0, 0.2, 0.0, false)]),
+        &["--format", "png", "--tonemap"],
+    );
+    tm.assert_ok();
+    assert_eq!(transform(&tm, "oddpq"), json!("hdr2sdr-hable-srgb"), "{tm}");
+    let ours = clip_rgb(&w, "oddpq", (63, 47));
+    let chain = format!("pad=64:48,{TONEMAP},format=yuv444p,crop=63:47:0:0");
+    let want = oracle_frames(&odd_pq, &chain, ours.len(), (63, 47));
+    assert_eq!(ours.len(), 6, "{tm}");
+    for (k, (a, b)) in ours.iter().zip(&want).enumerate() {
+        let p = psnr(a, b);
+        assert!(p >= MIN_PSNR_DB, "oddpq frame {k}: {p:.2} dB against zscale/tonemap");
+    }
+}

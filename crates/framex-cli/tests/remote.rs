@@ -945,3 +945,48 @@ fn sigint_stops_a_download_promptly() {
     assert_error(&run, "v", "cancelled", &[]);
     assert_no_torn_download(&w, "after a cancelled download");
 }
+
+#[test]
+fn a_render_decided_without_an_unreachable_source_says_so() {
+    // The HDR decision needs every source's colour. A remote source that could not be fetched
+    // for a reason worth retrying (503) might be HDR, which would change how the local SDR clip
+    // must be rendered: the result warns. A source that will never be produced (404) does not.
+    let server = Server::start(vec![("/busy.mp4", Mode::Status(503), video())]);
+    let w = Work::new();
+    w.add("local.mp4", &cfr30());
+    let run = w.extract(
+        &manifest(
+            json!(30),
+            vec![
+                clip("local", "local.mp4", 0.0, 0.5, 0.0, false),
+                clip("busy", &server.url("/busy.mp4"), 0.0, 0.5, 0.0, false),
+            ],
+        ),
+        &[ALLOW],
+    );
+    assert_error(&run, "busy", "download_failed", &["503"]);
+    assert_eq!(run.clip("local")["transform"], Value::Null, "{run}");
+    let warnings = run.result()["warnings"].to_string();
+    assert!(
+        warnings.contains("decided without clip(s) busy"),
+        "a warning names the clip\n{run}"
+    );
+
+    let w = Work::new();
+    w.add("local.mp4", &cfr30());
+    let run = w.extract(
+        &manifest(
+            json!(30),
+            vec![
+                clip("local", "local.mp4", 0.0, 0.5, 0.0, false),
+                clip("gone", &server.url("/not-there.mp4"), 0.0, 0.5, 0.0, false),
+            ],
+        ),
+        &[ALLOW],
+    );
+    assert_error(&run, "gone", "source_missing", &["404"]);
+    assert!(
+        !run.result()["warnings"].to_string().contains("decided without"),
+        "{run}"
+    );
+}

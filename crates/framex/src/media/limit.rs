@@ -3,10 +3,11 @@
 //! Each source gets its own [`TimeLimit`] for probe + decode. The clock runs only while the
 //! source is being worked on — from the start of its probe to the end of its packet scan, and
 //! again from the start of its decode — so time spent waiting for a decode thread is not
-//! charged to it. Every needed frame handed out restarts it ([`TimeLimit::progress`]): the
-//! limit bounds the probe and the time from one frame to the next, so a long source whose
-//! workers are slow (tone-mapping, say) is never cut off while it makes progress, while a source
-//! that stops producing frames is. The limit is checked by FFmpeg's interrupt callback (every blocking read of
+//! charged to it. Progress restarts it ([`TimeLimit::progress`]) — in the packet scan every MiB
+//! read further into the file, while decoding every needed frame handed out: the limit bounds
+//! the open, then the time between steps of the scan, then the time from one frame to the next,
+//! so a huge file or a long source whose workers are slow (tone-mapping, say) is never cut off
+//! while it makes progress, while a source that stops reading on or producing frames is. The limit is checked by FFmpeg's interrupt callback (every blocking read of
 //! the demuxer), once per packet in the packet scan and the decode loops, and once per packet
 //! by each GOP-parallel decoder. What it cannot bound is a single FFmpeg call that never returns
 //! (e.g. one decoder call on one packet): decoders are opened with a pixel-count cap so that no
@@ -73,8 +74,9 @@ impl TimeLimit {
         self.deadline.store(NEVER, Ordering::Relaxed);
     }
 
-    /// Work advanced (a needed frame came out): the running clock starts afresh, so the limit
-    /// bounds the time between frames, not a long source's total. No effect while stopped.
+    /// Work advanced (the packet scan read on, a needed frame came out): the running clock starts
+    /// afresh, so the limit bounds the time between steps, not a long source's total. No effect
+    /// while stopped.
     pub fn progress(&self) {
         let mut c = self.clock.lock().unwrap_or_else(|p| p.into_inner());
         if c.1.is_none() {

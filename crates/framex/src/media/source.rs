@@ -84,6 +84,14 @@ pub struct Source {
     pub(crate) limit: Arc<TimeLimit>,
 }
 
+/// The demuxers a source may be read with: video containers and raw video streams. Playlist and
+/// manifest formats (HLS, DASH, concat, image sequences with patterns) are left out on purpose:
+/// they open further files named *inside* the source, so a hostile file (a downloaded `.m3u8`, say)
+/// could make FFmpeg read any local file into a clip's frames. Only the `file` protocol is allowed,
+/// so nothing a source names can reach the network either.
+const CONTAINER_WHITELIST: &str = "mov,mp4,matroska,webm,avi,mpegts,flv,ivf,yuv4mpegpipe,h264,hevc,mpeg,\
+mpegvideo,m4v,asf,mxf,ogg,nut,dv,gif,apng,obu,av1,vc1,dirac,mjpeg,rm,nuv,wtv,gxf,lxf";
+
 fn cstr(p: *const std::os::raw::c_char) -> String {
     if p.is_null() {
         return "unknown".into();
@@ -138,13 +146,20 @@ impl Source {
         }
         let (flag, lim) = (cancel.clone(), limit.clone());
         let interrupt = move || flag.load(Ordering::Relaxed) || lim.expired();
-        let mut input = ff::format::input_with_interrupt(path, interrupt).map_err(|e| {
+        let mut options = ff::Dictionary::new();
+        options.set("format_whitelist", CONTAINER_WHITELIST);
+        options.set("protocol_whitelist", "file");
+        let mut input = ff::format::input_with_interrupt_and_dictionary(path, interrupt, options).map_err(|e| {
             if cancel.load(Ordering::Relaxed) {
                 MediaError::Cancelled
             } else if limit.expired() {
                 probe_timeout(path, &limit)
             } else {
-                MediaError::Invalid(format!("{}: cannot read as a media file ({e})", path.display()))
+                MediaError::Invalid(format!(
+                    "{}: cannot read as a video file ({e}); playlists, manifests and image sequences are \
+                     not accepted as sources",
+                    path.display()
+                ))
             }
         })?;
         let stream = input
@@ -344,7 +359,96 @@ fn display_rotation(stream: &ff::format::stream::Stream) -> u32 {
     0
 }
 
+/// Input the packet scan must read further into the file, past the furthest point reached so
+/// far, to count as progress and restart the source's time limit.
+const SCAN_PROGRESS_BYTES: u64 = 1 << 20;
+
+/// Packets read that count as progress when the demuxer cannot tell where it is in the file.
+const SCAN_PROGRESS_PACKETS: u64 = 256;
+
+/// Forward progress of the packet scan through the file, for [`TimeLimit::progress`]: the limit
+/// bounds the time between steps, not the scan's total, so a huge file that keeps being read is
+/// never cut off. Progress is a new furthest position (capped at the file's size), at least
+/// [`SCAN_PROGRESS_BYTES`] beyond the last one, so a hostile file whose demuxer seeks back and
+/// forth (or claims positions past the end) gets at most size / 1 MiB restarts. Where no position
+/// is known (no byte context and none on the packets), every [`SCAN_PROGRESS_PACKETS`] packets.
+struct ScanProgress {
+    /// Furthest position that restarted the clock. Starts at 0, not where the open left off: an
+    /// mp4 with its index at the end leaves the open at the end of the file.
+    mark: u64,
+    /// The file's size, when known.
+    size: Option<u64>,
+    /// Packets read with no known position since the last restart.
+    blind: u64,
+}
+
+/// The byte context's position (`avio_tell`), if the demuxer reads through one.
+fn io_position(input: &mut ff::format::context::Input) -> Option<u64> {
+    // SAFETY: `pb` of an open context we own is null or a valid AVIOContext; a zero `SEEK_CUR`
+    // seek is `avio_tell` (an inline function bindgen does not export): it only reads the
+    // logical position, without moving it.
+    let at = unsafe {
+        let pb = (*input.as_mut_ptr()).pb;
+        if pb.is_null() {
+            return None;
+        }
+        ffi::avio_seek(pb, 0, libc::SEEK_CUR)
+    };
+    (at >= 0).then_some(at as u64)
+}
+
+/// The size of the file behind the byte context, if known.
+fn io_size(input: &mut ff::format::context::Input) -> Option<u64> {
+    // SAFETY: as in `io_position`; `avio_size` asks the protocol for the size without moving the
+    // logical position.
+    let size = unsafe {
+        let pb = (*input.as_mut_ptr()).pb;
+        if pb.is_null() {
+            return None;
+        }
+        ffi::avio_size(pb)
+    };
+    (size > 0).then_some(size as u64)
+}
+
+impl ScanProgress {
+    fn new(input: &mut ff::format::context::Input) -> ScanProgress {
+        ScanProgress {
+            mark: 0,
+            size: io_size(input),
+            blind: 0,
+        }
+    }
+
+    /// After a packet was read (`packet_pos`: its position, -1 if unknown): whether the scan has
+    /// advanced far enough to restart the clock.
+    fn advanced(&mut self, input: &mut ff::format::context::Input, packet_pos: i64) -> bool {
+        let at = io_position(input).or((packet_pos >= 0).then_some(packet_pos as u64));
+        match at {
+            Some(at) => {
+                let at = self.size.map_or(at, |s| at.min(s));
+                if at >= self.mark.saturating_add(SCAN_PROGRESS_BYTES) {
+                    self.mark = at;
+                    return true;
+                }
+                false
+            }
+            None => {
+                self.blind += 1;
+                if self.blind >= SCAN_PROGRESS_PACKETS {
+                    self.blind = 0;
+                    return true;
+                }
+                false
+            }
+        }
+    }
+}
+
 /// Reads every packet of the video stream (others are discarded by the demuxer) in decode order.
+/// Every [`SCAN_PROGRESS_BYTES`] read further into the file restart the time limit (see
+/// [`ScanProgress`]), so it bounds the time the scan spends without reading on; the open before it
+/// (header + `find_stream_info`, a bounded read) runs under the plain budget.
 fn scan_packets(
     input: &mut ff::format::context::Input,
     stream_index: usize,
@@ -362,6 +466,7 @@ fn scan_packets(
     }
     let mut packets = Vec::new();
     let mut packet = ff::Packet::empty();
+    let mut progress = ScanProgress::new(input);
     loop {
         if cancel.load(Ordering::Relaxed) {
             return Err(MediaError::Cancelled);
@@ -379,6 +484,16 @@ fn scan_packets(
             Err(_) if limit.expired() => return Err(timed_out()),
             // A read error mid-file (truncation, garbage): index what was readable.
             Err(_) => break,
+        }
+        // A read that finished after the deadline took longer than the limit by itself: that is
+        // a timeout too, not progress (one huge packet, say).
+        if limit.expired() {
+            return Err(timed_out());
+        }
+        // SAFETY: reading a plain field of the packet we just filled.
+        let pos = unsafe { (*packet.as_ptr()).pos };
+        if progress.advanced(input, pos) {
+            limit.progress();
         }
         if packet.stream() != stream_index {
             continue;

@@ -93,8 +93,10 @@ pub struct ExtractOptions {
     /// Collect a timeline of the run into [`ExtractionResult::trace`].
     pub trace: bool,
     /// Wall-time limit per source ([`DEFAULT_SOURCE_TIMEOUT`] by default; `None`: no limit) for
-    /// its probe and for each stretch of decoding without a new frame (every needed frame
-    /// restarts the clock). The clock runs only while the source is worked on. A source that
+    /// each stretch of its probe without reading further into the file (every MiB read on
+    /// restarts the clock; opening the file, a bounded read, gets one budget) and for each
+    /// stretch of decoding without a new frame (every needed frame restarts the clock). The
+    /// clock runs only while the source is worked on. A source that
     /// runs out fails its clips — `invalid_media` while probing, `decode_failed` while decoding —
     /// and the other sources carry on.
     pub source_timeout: Option<Duration>,
@@ -479,6 +481,47 @@ impl<'a> Run<'a> {
         (urls.into_iter().zip(results).collect(), download_dir)
     }
 
+    /// Decides the composition's HDR target from the colour of every source known now (opened,
+    /// or described by its stored metadata) and warns when a clip's source could not be read at
+    /// all: its colour may have changed the decision (an unreachable PQ source leaves the SDR
+    /// clips unconverted), so retrying only the failed clip may not be enough.
+    fn decide_hdr(&self) -> (Option<Hdr>, Option<String>) {
+        fn colour(e: &SourceEntry) -> Option<&crate::media::source::ColorInfo> {
+            match (&e.opened, &e.meta) {
+                (Some(Ok(src)), _) => Some(&src.info.color),
+                (_, Some(meta)) => Some(&meta.info.color),
+                _ => None,
+            }
+        }
+        let hdr = hdr_target(self.sources.iter().filter_map(colour));
+        // Only failures worth retrying matter: a clip that will not be produced (a missing
+        // file, a rejected URL) cannot end up next to the others unconverted.
+        let retryable = |i: usize| {
+            self.states[i]
+                .failure
+                .get()
+                .is_some_and(|e| e.retryable && e.kind != ErrorKind::Cancelled)
+        };
+        let unknown: Vec<&str> = (0..self.comp.clips.len())
+            .filter(|&i| self.clip_source[i].is_none() && retryable(i))
+            .map(|i| self.comp.clips[i].id.as_str())
+            .collect();
+        let others = self.comp.clips.len() - unknown.len();
+        let warning = (!unknown.is_empty() && others > 0).then(|| {
+            format!(
+                "the render's colour ({}) was decided without clip(s) {} whose source could not be read; \
+                 if one is HDR, the other clips must be extracted again with it",
+                match hdr {
+                    Some(Hdr::Pq) => "HDR, PQ target",
+                    Some(Hdr::Hlg) => "HDR, HLG target",
+                    None => "SDR",
+                },
+                unknown.join(", ")
+            )
+        });
+        (hdr, warning)
+    }
+
     /// Answers clips whose frames the store already holds as a complete clip folder — from the
     /// source's stored metadata, without FFmpeg — and materialises them into `--out` in parallel
     /// (each clip is its own folder, so links to different clips do not contend).
@@ -491,12 +534,9 @@ impl<'a> Run<'a> {
         if (0..self.sources.len()).any(|s| used(s) && self.sources[s].meta.is_none()) {
             return;
         }
-        let hdr = hdr_target(
-            (0..self.sources.len())
-                .filter(|&s| used(s))
-                .filter_map(|s| self.sources[s].meta.as_ref().map(|m| &m.info.color)),
-        );
+        let (hdr, warning) = self.decide_hdr();
         self.hdr = Some(hdr);
+        self.warnings.extend(warning);
         let mut hits: Vec<(usize, PathBuf, u64)> = Vec::new();
         for i in 0..self.comp.clips.len() {
             let Some(s) = self.clip_source[i] else { continue };
@@ -601,13 +641,15 @@ impl<'a> Run<'a> {
         let t = Instant::now();
         let _span = self.tracer.span("phase", || "plan".into());
         let mut needs: Vec<SourceNeeds> = vec![BTreeMap::new(); self.sources.len()];
-        let hdr = *self.hdr.get_or_insert_with(|| {
-            hdr_target(self.sources.iter().filter_map(|e| match (&e.opened, &e.meta) {
-                (Some(Ok(src)), _) => Some(&src.info.color),
-                (_, Some(meta)) => Some(&meta.info.color),
-                _ => None,
-            }))
-        });
+        let hdr = match self.hdr {
+            Some(hdr) => hdr,
+            None => {
+                let (hdr, warning) = self.decide_hdr();
+                self.hdr = Some(hdr);
+                self.warnings.extend(warning);
+                hdr
+            }
+        };
         for i in 0..self.comp.clips.len() {
             if !self.pending(i) {
                 continue;

@@ -10,7 +10,9 @@
 //! `<url id>` is 32 hex digits of BLAKE3 over the normalised URL. A finished download lives in
 //! its source's folder, so eviction removes it with the frames; the URL record then dangles and
 //! is removed by the next sweep (a run that finds it dangling downloads again). URLs are treated
-//! as immutable: a record is trusted without asking the server again.
+//! as immutable: a record is trusted without asking the server again. Partial downloads count
+//! toward the store's size limit; the sweep removes them (under the URL lock, so never one being
+//! written) when untouched for a day, or sooner, before any source, when the store is too big.
 
 use std::fs::{self, File};
 use std::io;

@@ -50,6 +50,9 @@ pub struct GcReport {
     pub kept_in_use: u64,
     /// Partial downloads older than a day removed (also counted in `temps_cleared`).
     pub partial_downloads_cleared: u64,
+    /// Partial downloads evicted to bring the store under its size limit (their bytes are in
+    /// `bytes_freed`; `evictions` counts sources only).
+    pub partial_downloads_evicted: u64,
     /// URL records whose source is gone (evicted) removed.
     pub url_records_removed: u64,
 }
@@ -69,6 +72,9 @@ pub struct StoreStats {
     pub url_records: u64,
     /// Unfinished downloads (`downloads/*.part`), kept for resuming.
     pub partial_downloads: u64,
+    /// Their disk usage with their sidecars (part of `bytes`, and of the size `--cache-max`
+    /// bounds).
+    pub partial_download_bytes: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -135,6 +141,71 @@ fn sources(store: &Store) -> Vec<SourceUsage> {
     out
 }
 
+struct PartialUsage {
+    id: String,
+    /// The `.part` file and its sidecar.
+    bytes: u64,
+    /// The newest modification of either.
+    modified: SystemTime,
+}
+
+/// The partial downloads in `downloads/` (a sidecar without its `.part` counts too).
+fn partials(store: &Store) -> Vec<PartialUsage> {
+    let dl = store.root().join("downloads");
+    let mut ids: Vec<String> = fs::read_dir(&dl)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let id = name.strip_suffix(".part").or_else(|| name.strip_suffix(".json"))?;
+            Some(id.to_string())
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids.into_iter()
+        .map(|id| {
+            let metas: Vec<fs::Metadata> = [format!("{id}.part"), format!("{id}.json")]
+                .iter()
+                .filter_map(|f| fs::metadata(dl.join(f)).ok())
+                .collect();
+            PartialUsage {
+                bytes: metas.iter().map(|m| m.blocks() * 512).sum(),
+                modified: metas
+                    .iter()
+                    .filter_map(|m| m.modified().ok())
+                    .max()
+                    .unwrap_or(SystemTime::UNIX_EPOCH),
+                id,
+            }
+        })
+        .collect()
+}
+
+/// The URL lock of `id`, if no process holds it (that process is downloading the URL).
+fn try_lock_url(store: &Store, id: &str) -> Option<File> {
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(store.url_lock_path(id))
+        .ok()
+        .filter(|f| f.try_lock().is_ok())
+}
+
+/// Removes partial download `id` (bytes and sidecar) under its URL lock; `false` if a process
+/// is downloading that URL (or the bytes were already gone).
+fn remove_partial(store: &Store, id: &str) -> bool {
+    let Some(_held) = try_lock_url(store, id) else {
+        return false;
+    };
+    let dl = store.root().join("downloads");
+    let removed = fs::remove_file(dl.join(format!("{id}.part"))).is_ok();
+    let sidecar = fs::remove_file(dl.join(format!("{id}.json"))).is_ok();
+    removed || sidecar
+}
+
 /// Removes temporaries whose process is gone and that are older than a few minutes.
 fn sweep_temps(store: &Store) -> u64 {
     let mut cleared = 0;
@@ -192,20 +263,47 @@ pub fn sweep_due(store: &Store, wrote: bool) -> bool {
             .unwrap_or(true)
 }
 
-/// Sweeps stale temporaries and evicts least-recently-used sources until the store fits
-/// `max_bytes`, skipping sources locked by a running extraction or used within `min_age`.
+/// Sweeps stale temporaries and partial downloads, then evicts partial downloads (oldest first)
+/// and least-recently-used sources until the store — sources and partial downloads — fits
+/// `max_bytes`, skipping anything a running extraction holds (a source's lock, the URL lock of a
+/// download being written) or that was used within `min_age`.
 pub fn gc(store: &Store, opts: GcOptions) -> GcReport {
     let _ = File::create(store.root().join("last-gc"));
     let mut report = GcReport {
         temps_cleared: sweep_temps(store),
         ..Default::default()
     };
+    let stale = sweep_stale_partials(store);
+    report.partial_downloads_cleared = stale;
+    report.temps_cleared += stale;
     let mut srcs = sources(store);
-    let total: u64 = srcs.iter().map(|s| s.bytes).sum();
+    let mut parts = partials(store);
+    let total: u64 = srcs.iter().map(|s| s.bytes).sum::<u64>() + parts.iter().map(|p| p.bytes).sum::<u64>();
     report.bytes_before = total;
     let mut total = total;
     srcs.sort_by_key(|s| s.last_used);
+    parts.sort_by_key(|p| p.modified);
     let now = SystemTime::now();
+    // Partial downloads go before any source. A partial download serves no run until it is
+    // finished: it only saves network time if that same URL is fetched again, after its
+    // download already failed once (and it may never be retried). A stored source is what makes
+    // the next run of a composition instant (whole-clip hits), renderers may still be reading
+    // its clip folders, and re-making it costs decoding — for a remote source, the whole
+    // download again too. Partials are also the unbounded part (up to the download size limit
+    // each, any number of them). Like sources, ones touched within `min_age` are kept, so
+    // retrying a failed download soon after still resumes it; one being written never goes.
+    for p in parts {
+        if total <= opts.max_bytes {
+            break;
+        }
+        let recent = now.duration_since(p.modified).unwrap_or_default() < opts.min_age;
+        if recent || !remove_partial(store, &p.id) {
+            continue;
+        }
+        report.partial_downloads_evicted += 1;
+        report.bytes_freed += p.bytes;
+        total -= p.bytes;
+    }
     for s in srcs {
         if total <= opts.max_bytes {
             break;
@@ -220,10 +318,7 @@ pub fn gc(store: &Store, opts: GcOptions) -> GcReport {
         total -= s.bytes;
     }
     report.bytes_after = total;
-    let (partials, records) = sweep_downloads(store);
-    report.partial_downloads_cleared = partials;
-    report.temps_cleared += partials;
-    report.url_records_removed = records;
+    report.url_records_removed = sweep_url_records(store);
     report
 }
 
@@ -232,59 +327,26 @@ fn is_remote_file(name: &str) -> bool {
     name.starts_with("remote.")
 }
 
-/// Removes partial downloads (and their sidecars) untouched for [`PARTIAL_MAX_AGE`] that no
-/// process is downloading, and URL records whose source file is gone (evicted) or that cannot
-/// be read. Returns (partials removed, records removed).
+/// Removes partial downloads untouched for [`PARTIAL_MAX_AGE`] and URL records whose source is
+/// gone. Returns (partials removed, records removed).
 fn sweep_downloads(store: &Store) -> (u64, u64) {
+    (sweep_stale_partials(store), sweep_url_records(store))
+}
+
+/// Removes partial downloads (and their sidecars) untouched for [`PARTIAL_MAX_AGE`] that no
+/// process is downloading. Returns how many.
+fn sweep_stale_partials(store: &Store) -> u64 {
     let now = SystemTime::now();
-    let age = |m: &fs::Metadata| {
-        m.modified()
-            .map(|t| now.duration_since(t).unwrap_or_default())
-            .unwrap_or_default()
-    };
-    // Skips anything whose URL a process is downloading right now (its lock is held).
-    let unlocked = |id: &str| {
-        File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(store.url_lock_path(id))
-            .ok()
-            .filter(|f| f.try_lock().is_ok())
-    };
-    let mut partials = 0;
-    let dl = store.root().join("downloads");
-    let mut ids: Vec<String> = fs::read_dir(&dl)
+    partials(store)
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let id = name.strip_suffix(".part").or_else(|| name.strip_suffix(".json"))?;
-            Some(id.to_string())
-        })
-        .collect();
-    ids.sort();
-    ids.dedup();
-    for id in ids {
-        let (part, info) = (dl.join(format!("{id}.part")), dl.join(format!("{id}.json")));
-        let newest = [&part, &info]
-            .iter()
-            .filter_map(|p| fs::metadata(p).ok())
-            .map(|m| age(&m))
-            .min()
-            .unwrap_or_default();
-        if newest <= PARTIAL_MAX_AGE {
-            continue;
-        }
-        if let Some(_held) = unlocked(&id) {
-            let removed = fs::remove_file(&part).is_ok();
-            let _ = fs::remove_file(&info);
-            if removed {
-                partials += 1;
-            }
-        }
-    }
+        .filter(|p| now.duration_since(p.modified).unwrap_or_default() > PARTIAL_MAX_AGE)
+        .filter(|p| remove_partial(store, &p.id))
+        .count() as u64
+}
+
+/// Removes URL records whose source file is gone (evicted) or that cannot be read, unless a
+/// process is downloading that URL. Returns how many.
+fn sweep_url_records(store: &Store) -> u64 {
     let mut records = 0;
     for e in fs::read_dir(store.root().join("urls")).into_iter().flatten().flatten() {
         let path = e.path();
@@ -298,14 +360,14 @@ fn sweep_downloads(store: &Store) -> (u64, u64) {
         if present(&path) {
             continue;
         }
-        if let Some(_held) = unlocked(&id) {
+        if let Some(_held) = try_lock_url(store, &id) {
             // Re-check under the lock: a download may have just recorded it.
             if !present(&path) && fs::remove_file(&path).is_ok() {
                 records += 1;
             }
         }
     }
-    (partials, records)
+    records
 }
 
 /// Counts sources, stored frames, clip folders and real bytes.
@@ -340,10 +402,12 @@ pub fn stats(store: &Store) -> StoreStats {
         .flatten()
         .filter(|f| f.file_name().to_string_lossy().ends_with(".part"))
         .count() as u64;
+    st.partial_download_bytes = partials(store).iter().map(|p| p.bytes).sum();
     st
 }
 
-/// Evicts every source not locked by a running extraction, and stale temporaries.
+/// Evicts every source not locked by a running extraction and every partial download not being
+/// written, and stale temporaries.
 pub fn clear(store: &Store) -> GcReport {
     gc(
         store,
@@ -637,6 +701,80 @@ mod tests {
         fs::write(&got.path, b"tampered").unwrap();
         let v = verify(&store, false);
         assert_eq!(v.damaged.len(), 1, "{v:?}");
+    }
+
+    #[test]
+    fn partial_downloads_count_toward_the_size_limit_and_go_first() {
+        use crate::store::downloads::url_id;
+        use std::sync::atomic::AtomicBool;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let k = key('f');
+        add_source(&store, &k, 64, Duration::from_secs(300));
+        let src_bytes = tree_usage(&store.root().join("src").join(&k.0), &mut HashSet::new());
+        // Three partial downloads of 256 KiB, untouched for 3, 2 and 1 hours (under the day
+        // after which the sweep drops them anyway); the oldest is being downloaded right now.
+        let ids: Vec<String> = ["busy", "old", "new"]
+            .iter()
+            .map(|n| url_id(&format!("https://example.com/{n}.mp4")))
+            .collect();
+        for (i, id) in ids.iter().enumerate() {
+            let part = store.part_path(id);
+            fs::create_dir_all(part.parent().unwrap()).unwrap();
+            fs::write(&part, vec![1u8; 256 * 1024]).unwrap();
+            File::options()
+                .write(true)
+                .open(&part)
+                .unwrap()
+                .set_modified(SystemTime::now() - Duration::from_secs(3600 * (3 - i as u64)))
+                .unwrap();
+        }
+        let (busy, old, new) = (&ids[0], &ids[1], &ids[2]);
+        let writing = store.lock_url(busy, &AtomicBool::new(false)).unwrap().unwrap();
+        let one = partials(&store)[0].bytes;
+        assert!(one >= 256 * 1024);
+        let st = stats(&store);
+        assert_eq!(
+            (st.partial_downloads, st.partial_download_bytes),
+            (3, 3 * one),
+            "{st:?}"
+        );
+        assert!(st.bytes >= src_bytes + 3 * one, "{st:?}");
+
+        // Over the limit by one partial: the oldest one nobody is writing goes, nothing else.
+        let r = gc(
+            &store,
+            GcOptions {
+                max_bytes: src_bytes + 2 * one,
+                min_age: Duration::from_secs(1800),
+            },
+        );
+        assert_eq!(r.bytes_before, src_bytes + 3 * one, "{r:?}");
+        assert_eq!((r.partial_downloads_evicted, r.evictions), (1, 0), "{r:?}");
+        assert_eq!((r.bytes_freed, r.bytes_after), (one, src_bytes + 2 * one), "{r:?}");
+        assert!(store.part_path(busy).exists(), "the partial being written was evicted");
+        assert!(!store.part_path(old).exists() && store.part_path(new).exists());
+        assert!(present(&store, &k));
+
+        // Partials touched within `min_age` are kept, like recently used sources.
+        let r = gc(
+            &store,
+            GcOptions {
+                max_bytes: 0,
+                min_age: Duration::from_secs(2 * 3600),
+            },
+        );
+        assert_eq!((r.partial_downloads_evicted, r.evictions), (0, 0), "{r:?}");
+        assert!(store.part_path(new).exists());
+
+        // `clear` removes every partial no process is writing; the written one goes once free.
+        let r = clear(&store);
+        assert_eq!((r.partial_downloads_evicted, r.evictions), (1, 1), "{r:?}");
+        assert!(store.part_path(busy).exists() && !store.part_path(new).exists());
+        drop(writing);
+        clear(&store);
+        assert!(!store.part_path(busy).exists());
+        assert_eq!(stats(&store).partial_download_bytes, 0);
     }
 
     #[test]
