@@ -382,7 +382,7 @@ impl Converter {
         // last row spills up to a block past its end (found by fuzzing: a 1032-pixel-wide RGBA
         // conversion wrote 24 bytes past an exact-size buffer and corrupted the heap). Keep
         // that much spare capacity behind the pixels; `pixels()` still sees exactly w·h·bpp.
-        data.reserve(SWS_DST_SLACK);
+        data.reserve_exact(SWS_DST_SLACK);
         let dst_stride = [(wu * bpp) as i32, 0, 0, 0];
         let mut dst_ptr = [
             data.as_mut_ptr(),
