@@ -227,11 +227,9 @@ fn parse_timeout(s: &str) -> Result<Timeout, String> {
     if t.eq_ignore_ascii_case("off") || t.eq_ignore_ascii_case("none") {
         return Ok(Timeout(None));
     }
-    t.parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite() && *v > 0.0 && *v < 1e9)
-        .map(|v| Timeout(Some(std::time::Duration::from_secs_f64(v))))
-        .ok_or_else(|| format!("expected a positive number of seconds or \"off\", got {s:?}"))
+    parse_secs(t)
+        .map(|d| Timeout(Some(d)))
+        .map_err(|_| format!("expected a positive number of seconds or \"off\", got {s:?}"))
 }
 
 fn main() -> ExitCode {
