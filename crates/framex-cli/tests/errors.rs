@@ -202,15 +202,7 @@ fn relative_source_escaping_the_project_folder_is_rejected() {
             clip("in", "in.mp4", 0.0, 0.5, 0.0, false),
         ],
     );
-    let manifest_path = proj.join("comp.json");
-    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
-    let mut c = w.command();
-    c.arg("extract")
-        .arg(&manifest_path)
-        .arg("--out")
-        .arg(w.out())
-        .arg("--json");
-    let run = run(c);
+    let run = extract_in(&w, &proj, &m);
     assert_eq!(run.code(), Some(1), "{run}");
     assert_error(&run, "up", "source_rejected");
     assert!(!w.out().join("up").exists());
@@ -253,15 +245,7 @@ fn playlists_cannot_pull_other_files_into_a_clip() {
             clip("direct", "segment.ts", 0.0, 0.5, 0.0, false),
         ],
     );
-    let manifest_path = proj.join("comp.json");
-    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
-    let mut c = w.command();
-    c.arg("extract")
-        .arg(&manifest_path)
-        .arg("--out")
-        .arg(w.out())
-        .arg("--json");
-    let run = run(c);
+    let run = extract_in(&w, &proj, &m);
     assert_eq!(run.code(), Some(1), "{run}");
     for id in ["abs", "rel"] {
         assert_error(&run, id, "invalid_media");
@@ -269,4 +253,17 @@ fn playlists_cannot_pull_other_files_into_a_clip() {
     }
     assert!(run.error("direct").is_none(), "{run}");
     assert_eq!(w.files("direct").len(), 15, "{run}");
+}
+
+/// `framex extract` of manifest `m` saved as `dir/comp.json` (a project folder of its own).
+fn extract_in(w: &Work, dir: &std::path::Path, m: &serde_json::Value) -> Run {
+    let manifest_path = dir.join("comp.json");
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(m).unwrap()).unwrap();
+    let mut c = w.command();
+    c.arg("extract")
+        .arg(&manifest_path)
+        .arg("--out")
+        .arg(w.out())
+        .arg("--json");
+    run(c)
 }

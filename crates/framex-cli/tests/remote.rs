@@ -952,18 +952,21 @@ fn a_render_decided_without_an_unreachable_source_says_so() {
     // for a reason worth retrying (503) might be HDR, which would change how the local SDR clip
     // must be rendered: the result warns. A source that will never be produced (404) does not.
     let server = Server::start(vec![("/busy.mp4", Mode::Status(503), video())]);
-    let w = Work::new();
-    w.add("local.mp4", &cfr30());
-    let run = w.extract(
-        &manifest(
-            json!(30),
-            vec![
-                clip("local", "local.mp4", 0.0, 0.5, 0.0, false),
-                clip("busy", &server.url("/busy.mp4"), 0.0, 0.5, 0.0, false),
-            ],
-        ),
-        &[ALLOW],
-    );
+    let with_remote = |id: &str, path: &str| {
+        let w = Work::new();
+        w.add("local.mp4", &cfr30());
+        w.extract(
+            &manifest(
+                json!(30),
+                vec![
+                    clip("local", "local.mp4", 0.0, 0.5, 0.0, false),
+                    clip(id, &server.url(path), 0.0, 0.5, 0.0, false),
+                ],
+            ),
+            &[ALLOW],
+        )
+    };
+    let run = with_remote("busy", "/busy.mp4");
     assert_error(&run, "busy", "download_failed", &["503"]);
     assert_eq!(run.clip("local")["transform"], Value::Null, "{run}");
     let warnings = run.result()["warnings"].to_string();
@@ -972,18 +975,7 @@ fn a_render_decided_without_an_unreachable_source_says_so() {
         "a warning names the clip\n{run}"
     );
 
-    let w = Work::new();
-    w.add("local.mp4", &cfr30());
-    let run = w.extract(
-        &manifest(
-            json!(30),
-            vec![
-                clip("local", "local.mp4", 0.0, 0.5, 0.0, false),
-                clip("gone", &server.url("/not-there.mp4"), 0.0, 0.5, 0.0, false),
-            ],
-        ),
-        &[ALLOW],
-    );
+    let run = with_remote("gone", "/not-there.mp4");
     assert_error(&run, "gone", "source_missing", &["404"]);
     assert!(
         !run.result()["warnings"].to_string().contains("decided without"),

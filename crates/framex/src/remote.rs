@@ -323,6 +323,18 @@ pub struct Fetched {
     pub downloaded: bool,
 }
 
+impl Fetched {
+    /// A finished download found in the store: no network involved.
+    fn stored(hit: crate::store::downloads::StoredUrl) -> Fetched {
+        Fetched {
+            path: hit.path,
+            key: Some(hit.key),
+            lock: Some(hit.lock),
+            downloaded: false,
+        }
+    }
+}
+
 /// Per-fetch settings and the run's shared state.
 pub struct FetchContext<'a> {
     pub policy: RemotePolicy,
@@ -344,12 +356,7 @@ pub fn fetch(text: &str, dest: Destination<'_>, ctx: &FetchContext<'_>) -> Resul
     match dest {
         Destination::Store(store) => {
             if let Some(hit) = store.lookup_url(&url_s) {
-                return Ok(Fetched {
-                    path: hit.path,
-                    key: Some(hit.key),
-                    lock: Some(hit.lock),
-                    downloaded: false,
-                });
+                return Ok(Fetched::stored(hit));
             }
             let id = url_id(&url_s);
             let cancel_flag = ctx.cancel.flag();
@@ -360,12 +367,7 @@ pub fn fetch(text: &str, dest: Destination<'_>, ctx: &FetchContext<'_>) -> Resul
             };
             // Another process may have finished it while we waited.
             if let Some(hit) = store.lookup_url(&url_s) {
-                return Ok(Fetched {
-                    path: hit.path,
-                    key: Some(hit.key),
-                    lock: Some(hit.lock),
-                    downloaded: false,
-                });
+                return Ok(Fetched::stored(hit));
             }
             let part = store.part_path(&id);
             let mut sink = PartFile {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use framex::composition::lookup::{ClipTiming, FrameLookup};
 use framex::composition::window::resolve_window;
 use framex::{Composition, Rational};
-use fuzzkit::{catch, corpus, failure_dir, mutant, Rng, Settings};
+use fuzzkit::{catch, corpus, mutant, record_failure, Rng, Settings};
 
 /// A parser case taking longer than this (debug build, loaded machine) counts as a hang.
 const CASE_LIMIT: Duration = Duration::from_secs(5);
@@ -103,14 +103,7 @@ fn fuzz_text(target: &str, ext: &str, default_iters: u64, parse: fn(&str, &Path,
             Err(p) => Some(format!("panicked: {p}")),
         };
         if let Some(problem) = problem {
-            let saved = failure_dir().join(format!("{target}-{:x}-{i}.{ext}", settings.seed));
-            std::fs::write(&saved, &bytes).unwrap();
-            failures.push(format!(
-                "  FRAMEX_FUZZ_SEED={:#x} FRAMEX_FUZZ_CASE={i} (from {}): {problem}; input saved as {}",
-                settings.seed,
-                seed.name,
-                saved.display()
-            ));
+            failures.push(record_failure(&settings, target, i, ext, seed, &bytes, &problem));
         }
     }
     eprintln!(

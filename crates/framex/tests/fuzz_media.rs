@@ -27,7 +27,7 @@ use framex::media::convert::{Converter, Target};
 use framex::media::decode::{decode_frames, decode_frames_parallel, parallel_gops, share, Delivery};
 use framex::media::Source;
 use framex::MediaError;
-use fuzzkit::{catch, corpus, failure_dir, mutant, Rng, Seed, Settings};
+use fuzzkit::{catch, corpus, mutant, record_failure, Rng, Seed, Settings};
 
 /// Per-source time limit given to every case (probe + decode).
 const LIMIT: Duration = Duration::from_secs(10);
@@ -186,14 +186,7 @@ fn fuzz_media(default_iters: u64) {
             Err(p) => Some(format!("panicked: {p}")),
         };
         if let Some(problem) = problem {
-            let saved = failure_dir().join(format!("media-{:x}-{i}.{ext}", settings.seed));
-            std::fs::write(&saved, &bytes).unwrap();
-            failures.push(format!(
-                "  FRAMEX_FUZZ_SEED={:#x} FRAMEX_FUZZ_CASE={i} (from {}): {problem}; input saved as {}",
-                settings.seed,
-                seed.name,
-                saved.display()
-            ));
+            failures.push(record_failure(&settings, "media", i, ext, seed, &bytes, &problem));
         }
     }
     let _ = std::fs::remove_file(dir.join("current.txt"));

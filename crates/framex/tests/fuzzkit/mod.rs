@@ -331,6 +331,26 @@ pub fn failure_dir() -> PathBuf {
     d
 }
 
+/// Saves a failing case's input and describes how to replay it.
+pub fn record_failure(
+    settings: &Settings,
+    target: &str,
+    case: u64,
+    ext: &str,
+    seed: &Seed,
+    bytes: &[u8],
+    problem: &str,
+) -> String {
+    let saved = failure_dir().join(format!("{target}-{:x}-{case}.{ext}", settings.seed));
+    std::fs::write(&saved, bytes).unwrap();
+    format!(
+        "  FRAMEX_FUZZ_SEED={:#x} FRAMEX_FUZZ_CASE={case} (from {}): {problem}; input saved as {}",
+        settings.seed,
+        seed.name,
+        saved.display()
+    )
+}
+
 /// The text of a panic payload.
 pub fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
     p.downcast_ref::<&str>()
