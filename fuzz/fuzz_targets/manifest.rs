@@ -1,14 +1,15 @@
 #![no_main]
 //! JSON manifests: parse, then resolve windows and look frames up.
 
-#[path = "common.rs"]
-mod common;
+#[allow(dead_code)]
+#[path = "../../crates/framex/tests/fuzzkit/exercise.rs"]
+mod exercise;
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     if let Ok(comp) = framex::parse_manifest(&text, "comp.json", std::path::Path::new("/p")) {
-        common::exercise(&comp);
+        exercise::composition(&comp);
     }
 });

@@ -1,6 +1,7 @@
 #![no_main]
 //! The media path: the input is written to a file, probed and indexed (`Source::open_with_limit`),
-//! every frame (up to 64) decoded as the pipeline does, and a few pictures converted and encoded.
+//! every frame (up to 64) decoded as the pipeline does, and a few pictures through the HDR filter
+//! graphs, the converter and the encoders (`exercise::pictures`, shared with the stable tests).
 //! The file's extension follows its magic bytes (so the committed seeds are used as they are);
 //! the input length's parity picks sequential or GOP-parallel decoding.
 
@@ -9,11 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ffmpeg_next as ff;
-use framex::encode::{ImageEncoder, ImageFormat, Variant};
-use framex::media::convert::{Converter, Target};
 use framex::media::decode::{decode_frames, decode_frames_parallel, parallel_gops, share, Delivery};
 use framex::media::Source;
 use libfuzzer_sys::fuzz_target;
+
+#[allow(dead_code)]
+#[path = "../../crates/framex/tests/fuzzkit/exercise.rs"]
+mod exercise;
 
 fn extension(data: &[u8]) -> &'static str {
     match data {
@@ -22,15 +25,6 @@ fn extension(data: &[u8]) -> &'static str {
         [b'R', b'I', b'F', b'F', ..] => "avi",
         [0x47, ..] => "ts",
         _ => "mp4",
-    }
-}
-
-fn variant(format: ImageFormat, alpha: bool) -> Variant {
-    Variant {
-        format,
-        quality: 90,
-        alpha,
-        transform: Default::default(),
     }
 }
 
@@ -55,17 +49,5 @@ fuzz_target!(|data: &[u8]| {
     } else {
         let _ = decode_frames(&mut src, &needed, 1, deliver);
     }
-    let rotation = src.info.rotation;
-    let mut converter = Converter::default();
-    let mut encoder = ImageEncoder::default();
-    for frame in kept.into_inner().unwrap() {
-        for (target, v) in [
-            (Target::Jpeg, variant(ImageFormat::Jpg, false)),
-            (Target::Rgba, variant(ImageFormat::Png, true)),
-        ] {
-            if converter.convert(&frame, target, rotation).is_ok() {
-                let _ = encoder.encode(&converter.pixels(), v);
-            }
-        }
-    }
+    exercise::pictures(&kept.into_inner().unwrap(), src.info.rotation);
 });

@@ -13,64 +13,11 @@ mod fuzzkit;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use framex::composition::lookup::{ClipTiming, FrameLookup};
-use framex::composition::window::resolve_window;
-use framex::{Composition, Rational};
-use fuzzkit::{catch, corpus, mutant, record_failure, Rng, Settings};
+use framex::Composition;
+use fuzzkit::{catch, corpus, exercise, mutant, record_failure, Rng, Settings};
 
 /// A parser case taking longer than this (debug build, loaded machine) counts as a hang.
 const CASE_LIMIT: Duration = Duration::from_secs(5);
-
-/// Source lengths a composition is resolved against: tiny, typical, odd, a day.
-fn source_ends() -> [Rational; 5] {
-    [
-        Rational::new(1, 30),
-        Rational::from_int(1),
-        Rational::new(7_500_001, 1_000_000),
-        Rational::new(1001, 24000),
-        Rational::from_int(86_400),
-    ]
-}
-
-/// What a run does with a parsed composition before any media: resolve every clip's window
-/// against a source length, compute sample times and look frames up at composition times.
-fn exercise(comp: &Composition) {
-    assert!(comp.fps.is_positive(), "a parsed composition has a positive fps");
-    let mut timings = Vec::new();
-    for clip in comp.clips.iter().take(32) {
-        assert!(!clip.id.is_empty(), "a parsed clip has an id");
-        for end in source_ends() {
-            let Ok(w) = resolve_window(clip, comp.fps, comp.timeline_end, end) else {
-                continue;
-            };
-            let n = w.frame_count;
-            for k in [0, 1, n / 2, n.saturating_sub(1), n] {
-                let m = w.media_time(k);
-                let _ = w.timeline_time(k);
-                if clip.looping && w.loop_cycle.is_some() {
-                    assert!(m < end, "a looping clip's media time stays inside the source");
-                }
-            }
-            let timing = ClipTiming::from_window(clip.id.clone(), &w);
-            for t in [
-                Rational::ZERO,
-                w.timeline_start,
-                w.timeline_end,
-                (w.timeline_start + w.timeline_end) * Rational::new(1, 2),
-            ] {
-                if let Some(k) = timing.frame_at(t) {
-                    assert!(k < n, "frame {k} of a {n}-frame clip");
-                }
-                let _ = timing.source_frame_at(t);
-            }
-            timings.push(timing);
-        }
-    }
-    let lookup = FrameLookup::new(timings);
-    for t in [Rational::ZERO, Rational::new(1, 3), Rational::from_int(2)] {
-        let _ = lookup.frame_at(t);
-    }
-}
 
 /// Runs `cases` over mutants of `target`'s corpus through `parse`; panics listing every failing
 /// case (with its replay coordinates) at the end.
@@ -121,7 +68,7 @@ fn fuzz_text(target: &str, ext: &str, default_iters: u64, parse: fn(&str, &Path,
 
 fn manifest_case(text: &str, base: &Path, _case: u64) -> Option<Composition> {
     let comp = framex::parse_manifest(text, "comp.json", base).ok()?;
-    exercise(&comp);
+    exercise::composition(&comp);
     Some(comp)
 }
 
@@ -131,12 +78,12 @@ fn html_case(text: &str, base: &Path, case: u64) -> Option<Composition> {
         let path = base.join(format!("case-{case}.html"));
         std::fs::write(&path, text.as_bytes()).unwrap();
         if let Ok(comp) = framex::read_html(&path) {
-            exercise(&comp);
+            exercise::composition(&comp);
         }
         let _ = std::fs::remove_file(&path);
     }
     let comp = framex::parse_html(text, "index.html", base).ok()?;
-    exercise(&comp);
+    exercise::composition(&comp);
     Some(comp)
 }
 

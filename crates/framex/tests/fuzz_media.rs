@@ -21,13 +21,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ffmpeg_next as ff;
-use framex::encode::{ImageEncoder, ImageFormat, Variant};
-use framex::media::colour::{ColourFilters, Hdr, Transform};
-use framex::media::convert::{Converter, Target};
 use framex::media::decode::{decode_frames, decode_frames_parallel, parallel_gops, share, Delivery};
 use framex::media::Source;
 use framex::MediaError;
-use fuzzkit::{catch, corpus, mutant, record_failure, Rng, Seed, Settings};
+use fuzzkit::{catch, corpus, exercise, mutant, record_failure, Rng, Seed, Settings};
 
 /// Per-source time limit given to every case (probe + decode).
 const LIMIT: Duration = Duration::from_secs(10);
@@ -106,45 +103,8 @@ fn run_case(path: &Path, rng: &mut Rng) -> Outcome {
         Err(_) => {}
     }
     out.frames = delivered.len();
-    let mut converter = Converter::default();
-    let mut encoder = ImageEncoder::default();
-    let mut filters = ColourFilters::default();
-    for frame in kept.into_inner().unwrap() {
-        // The HDR filter graphs see every odd size and format too (an error is fine, a crash
-        // is not); what they produce goes through the converter like a decoded picture.
-        for transform in [Transform::SdrToHdr(Hdr::Pq), Transform::HdrToSdr] {
-            if let Ok(picture) = filters.apply(&frame, transform) {
-                if converter.convert(picture, Target::Jpeg, info.rotation).is_ok() {
-                    out.converted += 1;
-                    let _ = encoder.encode(&converter.pixels(), variant(ImageFormat::Jpg, false));
-                }
-            }
-        }
-        for (target, variant) in [
-            (Target::Jpeg, variant(ImageFormat::Jpg, false)),
-            (Target::Rgba, variant(ImageFormat::Png, true)),
-            (Target::Rgb, variant(ImageFormat::Png, false)),
-        ] {
-            if converter.convert(&frame, target, info.rotation).is_ok() {
-                out.converted += 1;
-                let px = converter.pixels();
-                let (w, h) = px.dimensions();
-                assert!(w > 0 && h > 0, "converted pictures have a size");
-                let _ = encoder.encode(&px, variant);
-            }
-        }
-    }
+    out.converted = exercise::pictures(&kept.into_inner().unwrap(), info.rotation);
     out
-}
-
-/// An encoder variant with no colour transform.
-fn variant(format: ImageFormat, alpha: bool) -> Variant {
-    Variant {
-        format,
-        quality: 90,
-        alpha,
-        transform: Default::default(),
-    }
 }
 
 fn fuzz_media(default_iters: u64) {

@@ -931,19 +931,7 @@ mod tests {
     fn video_without_id_or_start_gets_defaults() {
         let c = clips(r#"<video src="clip.mp4"></video>"#);
         assert_eq!(c.len(), 1);
-        assert_eq!(
-            c[0],
-            ClipSpec {
-                id: "hf-video-0".into(),
-                src: "clip.mp4".into(),
-                start: Rational::ZERO,
-                end: None,
-                media_start: Rational::ZERO,
-                looping: false,
-                playback_rate: Rational::ONE,
-                has_audio: false,
-            }
-        );
+        assert_eq!(c[0], ClipSpec::new("hf-video-0", "clip.mp4"));
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! number of cases (`scripts/fuzz.sh` uses it for long campaigns with this same harness).
 #![allow(dead_code)]
 
+pub mod exercise;
+
 use std::path::{Path, PathBuf};
 
 /// SplitMix64: tiny, fast, and good enough to drive mutations.
