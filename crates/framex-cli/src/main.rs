@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use framex::{CancelToken, Composition, ExtractOptions, ExtractionResult, FormatChoice, Progress, Rational};
+use framex::{CancelToken, ExtractOptions, ExtractionResult, FormatChoice, Progress, Rational};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -50,15 +50,11 @@ struct CacheArgs {
 impl CacheArgs {
     /// The store folder to use, `None` when disabled.
     fn dir(&self) -> Option<PathBuf> {
-        match &self.cache_dir {
-            Some(v) if framex::store::is_off(v) => None,
-            Some(v) => Some(PathBuf::from(v)),
-            None => framex::store::Store::default_dir(),
-        }
+        framex::cache::resolve_dir(self.cache_dir.as_deref())
     }
 
-    fn gc(&self) -> framex::store::gc::GcOptions {
-        let mut g = framex::store::gc::GcOptions::default();
+    fn gc(&self) -> framex::cache::GcOptions {
+        let mut g = framex::cache::GcOptions::default();
         if let Some(m) = self.cache_max {
             g.max_bytes = m;
         }
@@ -234,6 +230,8 @@ fn parse_timeout(s: &str) -> Result<Timeout, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Failures are reported through framex's error kinds; FFmpeg's own console log is noise.
+    framex::quiet_ffmpeg_log();
     match cli.command {
         Command::Probe { file } => match framex::probe(&file) {
             Ok(info) => {
@@ -294,17 +292,24 @@ fn main() -> ExitCode {
 /// Loads the composition, applies overrides and runs the extraction (with Ctrl-C handling and
 /// a progress bar on a terminal). `Err` carries the exit code for unusable input.
 fn run_extraction(run: &RunArgs) -> Result<ExtractionResult, ExitCode> {
-    if run.out.is_none() && run.cache.dir().is_none() {
-        eprintln!("framex: with the cache off, --out is required (nowhere else to put frames)");
+    let mut opts = ExtractOptions::default();
+    opts.out_dir = run.out.clone();
+    opts.cache_dir = run.cache.dir();
+    if let Err(msg) = opts.check() {
+        eprintln!("framex: {msg}: give --out");
         return Err(ExitCode::from(2));
     }
-    let mut comp = load(&run.composition).map_err(|msg| {
-        eprintln!("framex: {msg}");
+    let mut comp = framex::read_composition(&run.composition).map_err(|e| {
+        eprintln!("framex: {e}");
         ExitCode::from(2)
     })?;
     if let Some(f) = &run.fps {
-        comp.fps = Rational::parse_rate(f).ok_or_else(|| {
+        let fps = Rational::parse_rate(f).ok_or_else(|| {
             eprintln!("framex: --fps: expected a positive number up to 1000 or \"num/den\", got {f:?}");
+            ExitCode::from(2)
+        })?;
+        comp.set_fps(fps).map_err(|e| {
+            eprintln!("framex: --fps: {}", e.message);
             ExitCode::from(2)
         })?;
     }
@@ -333,9 +338,6 @@ fn run_extraction(run: &RunArgs) -> Result<ExtractionResult, ExitCode> {
     }
     let show_progress = !run.quiet && std::io::stderr().is_terminal();
     let bar = show_progress.then(|| Arc::new(Bar::default()));
-    let mut opts = ExtractOptions::new(".");
-    opts.out_dir = run.out.clone();
-    opts.cache_dir = run.cache.dir();
     opts.gc = run.cache.gc();
     opts.jobs = run.jobs.unwrap_or(0);
     opts.cancel = cancel;
@@ -349,8 +351,7 @@ fn run_extraction(run: &RunArgs) -> Result<ExtractionResult, ExitCode> {
         opts.remote.max_bytes = m;
     }
     if let Some(t) = run.download_timeout {
-        opts.remote.timeout = t;
-        opts.remote.stall_timeout = opts.remote.stall_timeout.min(t);
+        opts.remote.set_timeout(t);
     }
     if let Some(t) = run.download_stall_timeout {
         opts.remote.stall_timeout = t;
@@ -360,25 +361,12 @@ fn run_extraction(run: &RunArgs) -> Result<ExtractionResult, ExitCode> {
         b.finish();
     }
     if let Some(path) = &run.trace {
-        let doc = serde_json::json!({ "traceEvents": res.trace, "displayTimeUnit": "ms" });
+        let doc = res.trace_document();
         if let Err(e) = std::fs::write(path, serde_json::to_vec(&doc).expect("trace serialises")) {
             eprintln!("framex: cannot write the trace to {}: {e}", path.display());
         }
     }
     Ok(res)
-}
-
-fn load(path: &std::path::Path) -> Result<Composition, String> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if ext == "html" || ext == "htm" {
-        framex::read_html(path).map_err(|e| e.to_string())
-    } else {
-        framex::read_manifest(path).map_err(|e| e.to_string())
-    }
 }
 
 fn print_errors(res: &ExtractionResult) {
@@ -501,7 +489,7 @@ impl Progress for Bar {
 }
 
 fn cache_command(command: CacheCommand, args: &CacheArgs) -> ExitCode {
-    use framex::store::{gc, Store};
+    use framex::cache::{self as gc, Store};
     let Some(dir) = args.dir() else {
         eprintln!("framex: the cache is off (--cache-dir / FRAMEX_CACHE_DIR); nothing to do");
         return ExitCode::from(2);

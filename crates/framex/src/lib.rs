@@ -4,35 +4,81 @@
 //! The engine is a library; the `framex` command is a thin layer over it.
 //!
 //! ```no_run
-//! let comp = framex::read_manifest(std::path::Path::new("comp.json")).unwrap();
-//! let result = framex::extract(&comp, &framex::ExtractOptions::new("out"));
+//! let comp = framex::read_composition(std::path::Path::new("comp.json")).unwrap();
+//! let mut opts = framex::ExtractOptions::default();
+//! opts.out_dir = Some("out".into());
+//! opts.cache_dir = framex::cache::default_dir(); // FRAMEX_CACHE_DIR, else ~/.cache/framex
+//! let result = framex::extract(&comp, &opts);
 //! for clip in &result.clips {
 //!     println!("{}: {} frames in {}", clip.id, clip.frames, clip.dir.display());
 //! }
 //! ```
 //!
-//! Data flows one way: [`composition`] (what was asked) → plan ([`composition::window`] +
-//! [`media::FrameIndex`]) → [`media::decode`] → [`media::convert`] → [`encode`] → files →
-//! [`report`]. See `ARCHITECTURE.md` for the map.
+//! # The API
+//! - Input: [`Composition`] and [`ClipSpec`], built by hand or read by [`read_composition`]
+//!   (JSON manifest or HyperFrames HTML), [`parse_manifest`], [`parse_html`] or
+//!   [`Composition::from_manifest_value`]. The types hold the checks extraction relies on.
+//! - The run: [`extract`] with [`ExtractOptions`] ([`CancelToken`], [`Progress`],
+//!   [`RemotePolicy`]). It never fails as a whole: each clip has frames or a [`ClipError`].
+//! - Output: [`ExtractionResult`] (serialises to the result JSON of `docs/contract.md` §3),
+//!   [`ClipFrames`], [`Breakdown`], [`ErrorKind`]; [`FrameLookup`] answers which frame file
+//!   each clip shows at a composition time.
+//! - Sources: [`probe`] → [`MediaInfo`].
+//! - The store: [`cache`] (default folder, stats, GC, verify).
+//!
+//! The library reads no environment variable and changes no process-wide FFmpeg setting
+//! unless asked ([`cache::default_dir`], [`quiet_ffmpeg_log`]).
+//!
+//! Data flows one way: composition (what was asked) → plan (windows + frame index) → decode →
+//! convert → encode → store / files → result. See `ARCHITECTURE.md` for the map.
 
-pub mod composition;
-pub mod encode;
-pub mod media;
-pub mod remote;
-pub mod report;
-pub mod store;
-pub mod time;
-pub mod trace;
-
+mod composition;
+mod control;
+mod encode;
+mod error;
+mod media;
+mod remote;
+mod report;
 mod run;
+mod store;
+mod time;
+mod trace;
 
 pub use composition::html::{parse_html, read_html};
 pub use composition::lookup::{ClipTiming, FrameLookup};
 pub use composition::manifest::{parse_manifest, read_manifest};
-pub use composition::{ClipSpec, Composition, FormatChoice, InputError};
-pub use media::source::probe;
-pub use media::{MediaError, MediaInfo};
+pub use composition::{read_composition, ClipSpec, Composition, FormatChoice, InputError};
+pub use control::{CancelToken, Progress};
+pub use encode::ImageFormat;
+pub use error::ErrorKind;
+pub use media::colour::Hdr;
+pub use media::source::{probe, ColorInfo};
+pub use media::{quiet_ffmpeg_log, MediaError, MediaInfo};
 pub use remote::RemotePolicy;
-pub use report::{Breakdown, ClipError, ClipFrames, ErrorKind, ExtractionResult};
-pub use run::{extract, frame_file_name, CancelToken, ExtractOptions, Progress, DEFAULT_SOURCE_TIMEOUT};
+pub use report::{Breakdown, ClipError, ClipFrames, ExtractionResult};
+pub use run::{extract, ExtractOptions, DEFAULT_SOURCE_TIMEOUT};
 pub use time::Rational;
+pub use trace::TraceEvent;
+
+/// The frame store, from the outside: where it lives by default, and its maintenance
+/// (`framex cache stats | gc | clear | verify`). Extraction opens it itself from
+/// [`ExtractOptions::cache_dir`].
+pub mod cache {
+    pub use crate::store::gc::{
+        clear, gc, stats, verify, GcOptions, GcReport, StoreStats, VerifyReport, DEFAULT_MAX_BYTES, DEFAULT_MIN_AGE,
+    };
+    pub use crate::store::{default_dir, is_off, resolve_dir, Store};
+}
+
+/// Internals the fuzz targets and the mutation tests drive directly. Not part of the API: no
+/// stability promise, and FFmpeg types show through.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::composition::window::resolve_window;
+    pub use crate::encode::{ImageEncoder, Variant};
+    pub use crate::media::colour::{ColourFilters, Transform};
+    pub use crate::media::convert::{Converter, Target};
+    pub use crate::media::decode::{decode_frames, decode_frames_parallel, parallel_gops, share, Delivery};
+    pub use crate::media::limit::TimeLimit;
+    pub use crate::media::Source;
+}

@@ -41,10 +41,10 @@ use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::{Agent, Body, Timeout};
 use url::{Host, Url};
 
-use crate::report::ErrorKind;
+use crate::control::{CancelToken, Progress};
+use crate::error::{ErrorKind, Failure};
 use crate::store::downloads::{url_id, PartialInfo};
 use crate::store::{SourceKey, SourceLock, Store};
-use crate::{CancelToken, Progress};
 
 /// Default body size limit: 2 GiB.
 pub const DEFAULT_MAX_BYTES: u64 = 2 << 30;
@@ -86,44 +86,39 @@ impl Default for RemotePolicy {
     }
 }
 
-/// Why a remote source could not be fetched: a clip error kind and a message naming the URL.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RemoteError {
-    pub kind: ErrorKind,
-    pub message: String,
-}
-
-impl fmt::Display for RemoteError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+impl RemotePolicy {
+    /// Sets the limit on a whole download. A stall limit longer than the whole limit could
+    /// never fire, so it is lowered to `timeout` too; set [`RemotePolicy::stall_timeout`]
+    /// afterwards to choose it separately.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+        self.stall_timeout = self.stall_timeout.min(timeout);
     }
 }
 
-impl std::error::Error for RemoteError {}
-
-fn rejected(url: &str, why: impl fmt::Display) -> RemoteError {
-    RemoteError {
+fn rejected(url: &str, why: impl fmt::Display) -> Failure {
+    Failure {
         kind: ErrorKind::SourceRejected,
         message: format!("remote source {url} refused: {why}"),
     }
 }
 
-fn failed(url: &str, why: impl fmt::Display) -> RemoteError {
-    RemoteError {
+fn failed(url: &str, why: impl fmt::Display) -> Failure {
+    Failure {
         kind: ErrorKind::DownloadFailed,
         message: format!("cannot download {url}: {why}"),
     }
 }
 
-fn missing(url: &str, why: impl fmt::Display) -> RemoteError {
-    RemoteError {
+fn missing(url: &str, why: impl fmt::Display) -> Failure {
+    Failure {
         kind: ErrorKind::SourceMissing,
         message: format!("remote source {url} not found: {why}"),
     }
 }
 
-fn cancelled(url: &str) -> RemoteError {
-    RemoteError {
+fn cancelled(url: &str) -> Failure {
+    Failure {
         kind: ErrorKind::Cancelled,
         message: format!("download of {url} cancelled"),
     }
@@ -218,7 +213,7 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
 /// Parses a remote `src` and checks what can be checked without the network: the scheme (only
 /// `https`, or `http` under the testing allowance), no credentials, a host, and a literal IP
 /// host against [`forbidden_address`]. Returns the normalised URL (fragment removed).
-pub fn check_url(text: &str, policy: &RemotePolicy) -> Result<Url, RemoteError> {
+pub fn check_url(text: &str, policy: &RemotePolicy) -> Result<Url, Failure> {
     let text = text.trim();
     let mut u = Url::parse(text).map_err(|e| rejected(text, format!("not a valid URL ({e})")))?;
     match u.scheme() {
@@ -318,7 +313,7 @@ pub struct Fetched {
     /// Content key (known with a store: the bytes were hashed as they arrived).
     pub key: Option<SourceKey>,
     /// Shared lock on the source in the store, held until the caller takes its own.
-    pub lock: Option<SourceLock>,
+    pub _lock: Option<SourceLock>,
     /// Whether bytes came over the network in this call (false: answered from the store).
     pub downloaded: bool,
 }
@@ -329,7 +324,7 @@ impl Fetched {
         Fetched {
             path: hit.path,
             key: Some(hit.key),
-            lock: Some(hit.lock),
+            _lock: Some(hit.lock),
             downloaded: false,
         }
     }
@@ -346,7 +341,7 @@ pub struct FetchContext<'a> {
 
 /// Fetches the remote source `text`: from the store when a finished download of this URL is
 /// recorded there (no network at all), else by downloading it.
-pub fn fetch(text: &str, dest: Destination<'_>, ctx: &FetchContext<'_>) -> Result<Fetched, RemoteError> {
+pub fn fetch(text: &str, dest: Destination<'_>, ctx: &FetchContext<'_>) -> Result<Fetched, Failure> {
     let url = check_url(text, &ctx.policy)?;
     let url_s = url.as_str().to_string();
     let ext = url_extension(&url);
@@ -376,8 +371,8 @@ pub fn fetch(text: &str, dest: Destination<'_>, ctx: &FetchContext<'_>) -> Resul
                 save: Some((store, id.clone())),
             };
             let result = download(&url, &mut sink, ctx);
-            let hash = match result {
-                Ok(h) => h,
+            let key = match result {
+                Ok(k) => k,
                 Err(e) => {
                     // Nothing a retry could resume: drop the partial bytes.
                     if matches!(e.kind, ErrorKind::SourceRejected | ErrorKind::SourceMissing) {
@@ -386,14 +381,13 @@ pub fn fetch(text: &str, dest: Destination<'_>, ctx: &FetchContext<'_>) -> Resul
                     return Err(e);
                 }
             };
-            let key = SourceKey(hash);
             let stored = store
                 .adopt_download(&url_s, &part, &key, &ext)
                 .map_err(|e| output_failed(&url_s, &part, e))?;
             Ok(Fetched {
                 path: stored.path,
                 key: Some(stored.key),
-                lock: Some(stored.lock),
+                _lock: Some(stored.lock),
                 downloaded: true,
             })
         }
@@ -412,15 +406,15 @@ pub fn fetch(text: &str, dest: Destination<'_>, ctx: &FetchContext<'_>) -> Resul
             Ok(Fetched {
                 path,
                 key: None,
-                lock: None,
+                _lock: None,
                 downloaded: true,
             })
         }
     }
 }
 
-fn output_failed(url: &str, path: &Path, e: io::Error) -> RemoteError {
-    RemoteError {
+fn output_failed(url: &str, path: &Path, e: io::Error) -> Failure {
+    Failure {
         kind: ErrorKind::OutputFailed,
         message: format!("cannot store the download of {url} ({}): {e}", path.display()),
     }
@@ -449,13 +443,13 @@ impl PartFile<'_> {
 
 /// One attempt's failure: the error, and whether another attempt may resume it.
 struct AttemptError {
-    error: RemoteError,
+    error: Failure,
     /// A dropped connection: worth another attempt if bytes arrived.
     resumable: bool,
 }
 
-impl From<RemoteError> for AttemptError {
-    fn from(error: RemoteError) -> Self {
+impl From<Failure> for AttemptError {
+    fn from(error: Failure) -> Self {
         AttemptError {
             error,
             resumable: false,
@@ -464,8 +458,8 @@ impl From<RemoteError> for AttemptError {
 }
 
 /// Downloads `url` into `part` (resuming what it holds when the sidecar allows), within the
-/// policy's limits. Returns the BLAKE3 hex of the whole body.
-fn download(url: &Url, part: &mut PartFile<'_>, ctx: &FetchContext<'_>) -> Result<String, RemoteError> {
+/// policy's limits. Returns the content key (BLAKE3) of the whole body.
+fn download(url: &Url, part: &mut PartFile<'_>, ctx: &FetchContext<'_>) -> Result<SourceKey, Failure> {
     let policy = ctx.policy;
     let deadline = Instant::now() + policy.timeout;
     let refused = Arc::new(Mutex::new(None));
@@ -541,7 +535,7 @@ impl Attempt<'_, '_> {
         self.url.as_str()
     }
 
-    fn run(&self, part: &mut PartFile<'_>) -> Result<String, AttemptError> {
+    fn run(&self, part: &mut PartFile<'_>) -> Result<SourceKey, AttemptError> {
         let url = self.name();
         let policy = &self.ctx.policy;
         // Resume only what the sidecar can vouch for: same URL and a validator for If-Range.
@@ -596,7 +590,7 @@ impl Attempt<'_, '_> {
             }
         }
         let io_err = |what: &str, e: io::Error| -> AttemptError {
-            RemoteError {
+            Failure {
                 kind: ErrorKind::OutputFailed,
                 message: format!(
                     "cannot write the download of {url} to {}: {what}: {e}",
@@ -695,7 +689,7 @@ impl Attempt<'_, '_> {
         if let Some(p) = report {
             p.downloading(url, done, Some(done));
         }
-        Ok(hasher.finalize().to_hex().to_string())
+        Ok(SourceKey::of_hash(&hasher.finalize()))
     }
 
     /// Sends the GET (with `Range`/`If-Range` when resuming), following redirects by hand with
@@ -741,7 +735,7 @@ impl Attempt<'_, '_> {
                 )
                 .into());
             }
-            let next = check_url(next.as_str(), policy).map_err(|e| RemoteError {
+            let next = check_url(next.as_str(), policy).map_err(|e| Failure {
                 kind: e.kind,
                 message: format!("{} (redirected from {})", e.message, self.name()),
             })?;
@@ -756,7 +750,7 @@ impl Attempt<'_, '_> {
         unreachable!("the loop returns by the last hop")
     }
 
-    fn status_error(&self, s: StatusCode) -> RemoteError {
+    fn status_error(&self, s: StatusCode) -> Failure {
         let url = self.name();
         let what = format!("HTTP {} {}", s.as_u16(), s.canonical_reason().unwrap_or(""));
         let what = what.trim_end();
@@ -918,8 +912,8 @@ pub fn fetch_all(
     temp: Option<&Path>,
     jobs: usize,
     ctx: &FetchContext<'_>,
-) -> Vec<Result<Fetched, RemoteError>> {
-    let results: Vec<Mutex<Option<Result<Fetched, RemoteError>>>> = urls.iter().map(|_| Mutex::new(None)).collect();
+) -> Vec<Result<Fetched, Failure>> {
+    let results: Vec<Mutex<Option<Result<Fetched, Failure>>>> = urls.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicU64::new(0);
     std::thread::scope(|scope| {
         let work = || loop {

@@ -1,5 +1,5 @@
 //! What an extraction returns: [`ExtractionResult`] with per-clip frames or errors and the phase
-//! breakdown. Serialises to the result JSON of SPEC §3 (camelCase).
+//! breakdown. Serialises to the result JSON of contract §3 (camelCase).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,61 +8,13 @@ use serde::Serialize;
 
 use crate::composition::lookup::{ClipTiming, FrameLookup};
 use crate::encode::ImageFormat;
-use crate::media::{MediaError, MediaInfo};
-
-/// The kinds of clip failure (SPEC §6).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    SourceMissing,
-    SourceRejected,
-    InvalidMedia,
-    MediaStartOutOfRange,
-    DecodeFailed,
-    OutputFailed,
-    /// A remote source could not be downloaded (timeout, stall, 5xx, connection lost).
-    DownloadFailed,
-    Cancelled,
-    Internal,
-}
-
-impl ErrorKind {
-    /// Whether trying again unchanged may succeed.
-    pub fn retryable(self) -> bool {
-        matches!(
-            self,
-            ErrorKind::OutputFailed | ErrorKind::DownloadFailed | ErrorKind::Cancelled
-        )
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::SourceMissing => "source_missing",
-            ErrorKind::SourceRejected => "source_rejected",
-            ErrorKind::InvalidMedia => "invalid_media",
-            ErrorKind::MediaStartOutOfRange => "media_start_out_of_range",
-            ErrorKind::DecodeFailed => "decode_failed",
-            ErrorKind::OutputFailed => "output_failed",
-            ErrorKind::DownloadFailed => "download_failed",
-            ErrorKind::Cancelled => "cancelled",
-            ErrorKind::Internal => "internal",
-        }
-    }
-}
-
-impl From<&MediaError> for ErrorKind {
-    fn from(e: &MediaError) -> ErrorKind {
-        match e {
-            MediaError::Missing(_) => ErrorKind::SourceMissing,
-            MediaError::Invalid(_) => ErrorKind::InvalidMedia,
-            MediaError::Decode(_) => ErrorKind::DecodeFailed,
-            MediaError::Cancelled => ErrorKind::Cancelled,
-        }
-    }
-}
+use crate::error::ErrorKind;
+use crate::media::MediaInfo;
+use crate::store::frame_file_name;
 
 /// One clip's failure.
 #[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
 pub struct ClipError {
     pub id: String,
     pub kind: ErrorKind,
@@ -80,10 +32,10 @@ impl ClipError {
         }
     }
 }
-
 /// One clip's frames.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ClipFrames {
     pub id: String,
     pub src: String,
@@ -106,15 +58,15 @@ pub struct ClipFrames {
     pub metadata: MediaInfo,
     /// Served entirely from the store without decoding.
     pub cached: bool,
-    /// Exact timing for frame lookups ([`crate::FrameLookup`]).
-    #[serde(skip)]
+    /// Exact timing for frame lookups ([`crate::FrameLookup`]); in the JSON, times are exact
+    /// `"num/den"` text.
     pub timing: ClipTiming,
 }
 
 impl ClipFrames {
     /// Path of 0-based frame `k`.
     pub fn frame_path(&self, k: u64) -> PathBuf {
-        self.dir.join(crate::frame_file_name(k, self.format.extension()))
+        self.dir.join(frame_file_name(k, self.format.extension()))
     }
 }
 
@@ -124,11 +76,18 @@ impl ExtractionResult {
     pub fn lookup(&self) -> FrameLookup {
         FrameLookup::new(self.clips.iter().map(|c| c.timing.clone()).collect())
     }
+
+    /// The run's spans as a Chrome / Perfetto trace document (`traceEvents`, milliseconds),
+    /// ready to be written to a `.json` file; empty unless [`crate::ExtractOptions::trace`].
+    pub fn trace_document(&self) -> serde_json::Value {
+        serde_json::json!({ "traceEvents": self.trace, "displayTimeUnit": "ms" })
+    }
 }
 
 /// Time per phase (milliseconds) and counters.
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Breakdown {
     /// Wall time opening, probing and indexing sources.
     pub probe_ms: f64,
@@ -168,6 +127,7 @@ pub struct Breakdown {
 /// The result of [`crate::extract`].
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ExtractionResult {
     pub success: bool,
     pub clips: Vec<ClipFrames>,

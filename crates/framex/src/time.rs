@@ -296,6 +296,35 @@ impl fmt::Display for Rational {
     }
 }
 
+/// Exact text: `"num/den"`, or `"num"` for an integer (what [`fmt::Display`] writes), so a
+/// time that crosses a JSON boundary comes back as the same number.
+impl serde::Serialize for Rational {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Rational {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Rational, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Rational::parse_exact(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("expected \"num/den\" or an integer, got {text:?}")))
+    }
+}
+
+impl Rational {
+    /// Reads `"num/den"` or `"num"` (integers, `den` non-zero) exactly, as
+    /// [`fmt::Display`] writes them.
+    pub fn parse_exact(s: &str) -> Option<Rational> {
+        let (num, den) = match s.trim().split_once('/') {
+            Some((n, d)) => (n.trim().parse::<i128>().ok()?, d.trim().parse::<i128>().ok()?),
+            None => (s.trim().parse::<i128>().ok()?, 1),
+        };
+        // i128::MIN has no positive counterpart: normalising its sign would overflow.
+        (den != 0 && num != i128::MIN && den != i128::MIN).then(|| Rational::new(num, den))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

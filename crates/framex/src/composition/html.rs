@@ -62,7 +62,8 @@ use html5ever::tendril::StrTendril;
 use html5ever::tokenizer::states::RawKind;
 use html5ever::tokenizer::{BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts};
 
-use super::manifest::{validate_id, DEFAULT_FPS, DEFAULT_QUALITY};
+use super::check_id;
+use super::manifest::{DEFAULT_FPS, DEFAULT_QUALITY};
 use super::{ClipSpec, Composition, FormatChoice, InputError};
 use crate::time::Rational;
 
@@ -247,7 +248,7 @@ fn make_ids_folder_safe(clips: &mut [ClipSpec]) {
         };
         taken.insert(id.clone());
         used.insert(id.clone());
-        debug_assert!(validate_id(&id).is_ok(), "{id:?}");
+        debug_assert!(check_id(&id).is_ok(), "{id:?}");
         clip.id = id;
     }
 }
@@ -1160,7 +1161,7 @@ mod tests {
         let ids: Vec<&str> = c.iter().map(|c| c.id.as_str()).collect();
         assert_eq!(ids, ["a", "a-3", "a-2", "_.._up", "_.hidden", "a-4"]);
         for id in ids {
-            assert!(validate_id(id).is_ok(), "{id}");
+            assert!(check_id(id).is_ok(), "{id}");
         }
     }
 

@@ -19,8 +19,11 @@
 use super::window::ClipWindow;
 use crate::time::Rational;
 
-/// How one clip's extracted frames map onto composition time.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// How one clip's extracted frames map onto composition time. In the result JSON every time
+/// is exact text (`"30000/1001"`), so a lookup rebuilt from a serialised result
+/// ([`FrameLookup::new`] over deserialised timings) answers exactly as the original.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ClipTiming {
     pub id: String,
     /// Composition time of frame 0.

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
+use super::{check_end, check_id, check_media_start, check_playback_rate};
 use super::{ClipSpec, Composition, FormatChoice, InputError};
 use crate::time::Rational;
 
@@ -50,6 +51,11 @@ pub fn parse_manifest(text: &str, name: &str, base_dir: &Path) -> Result<Composi
         location: format!("{name}:{}:{}", e.line(), e.column()),
         message: format!("invalid JSON: {e}"),
     })?;
+    from_value(&root, name, base_dir)
+}
+
+/// Validates a manifest already parsed into a JSON value ([`Composition::from_manifest_value`]).
+pub(super) fn from_value(root: &Value, name: &str, base_dir: &Path) -> Result<Composition, InputError> {
     let err = |field: &str, message: String| InputError {
         location: format!("{name}: {field}"),
         message,
@@ -156,7 +162,7 @@ fn parse_clip(v: &Value, i: usize, err: &impl Fn(&str, String) -> InputError) ->
         Some(Value::String(s)) => s.clone(),
         Some(v) => return Err(err(&f("id"), format!("expected a string, got {v}"))),
     };
-    validate_id(&id).map_err(|m| err(&f("id"), m))?;
+    check_id(&id).map_err(|m| err(&f("id"), m))?;
     let src = match obj.get("src") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
         Some(Value::String(_)) => return Err(err(&f("src"), "must not be empty".into())),
@@ -180,25 +186,11 @@ fn parse_clip(v: &Value, i: usize, err: &impl Fn(&str, String) -> InputError) ->
     };
     let start = time("start")?.unwrap_or(Rational::ZERO);
     let end = time("end")?;
-    if let Some(e) = end {
-        if e <= start {
-            return Err(err(
-                &f("end"),
-                format!("must be after start ({} <= {})", e.to_f64(), start.to_f64()),
-            ));
-        }
-    }
+    check_end(start, end).map_err(|m| err(&f("end"), m))?;
     let media_start = time("mediaStart")?.unwrap_or(Rational::ZERO);
-    if media_start.is_negative() {
-        return Err(err(&f("mediaStart"), "must not be negative".into()));
-    }
+    check_media_start(media_start).map_err(|m| err(&f("mediaStart"), m))?;
     let playback_rate = time("playbackRate")?.unwrap_or(Rational::ONE);
-    if playback_rate < Rational::new(1, 10) || playback_rate > Rational::from_int(5) {
-        return Err(err(
-            &f("playbackRate"),
-            format!("must be between 0.1 and 5, got {}", playback_rate.to_f64()),
-        ));
-    }
+    check_playback_rate(playback_rate).map_err(|m| err(&f("playbackRate"), m))?;
     Ok(ClipSpec {
         id,
         src,
@@ -209,27 +201,6 @@ fn parse_clip(v: &Value, i: usize, err: &impl Fn(&str, String) -> InputError) ->
         playback_rate,
         has_audio: flag("hasAudio")?,
     })
-}
-
-/// Clip ids become folder names: keep them to one safe path component.
-pub fn validate_id(id: &str) -> Result<(), String> {
-    if id.is_empty() {
-        return Err("must not be empty".into());
-    }
-    if id == "." || id == ".." || id.starts_with('.') {
-        return Err(format!(
-            "{id:?} cannot start with '.' (it names the clip's output folder)"
-        ));
-    }
-    if id.contains(['/', '\\', '\0']) {
-        return Err(format!(
-            "{id:?} must not contain '/', '\\' or NUL (it names the clip's output folder)"
-        ));
-    }
-    if id.len() > 200 {
-        return Err("must be at most 200 bytes".into());
-    }
-    Ok(())
 }
 
 /// A JSON number (read exactly via its shortest decimal spelling) or a numeric string.

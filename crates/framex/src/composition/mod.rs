@@ -36,10 +36,18 @@ impl FormatChoice {
 }
 
 /// A composition: frame rate, output settings and clips.
+///
+/// Built by a reader ([`crate::read_composition`], [`crate::parse_manifest`],
+/// [`crate::parse_html`], [`Composition::from_manifest_value`]) or by hand with
+/// [`Composition::new`] and [`Composition::push_clip`]. Either way it holds only what
+/// extraction can use: a frame rate in range and clips whose ids are unique, safe folder names
+/// and whose times and rates are valid — the checks live in the type, so a composition built
+/// through the library can never make `extract` write outside its output folder.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Composition {
-    /// Output frames per second, exact.
-    pub fps: Rational,
+    /// Output frames per second, exact (positive, at most 1000).
+    fps: Rational,
     pub format: FormatChoice,
     /// JPEG quality 1..=100 (95 ≈ ffmpeg `-q:v 2`).
     pub quality: u8,
@@ -47,9 +55,137 @@ pub struct Composition {
     pub tonemap: bool,
     /// The composition's end on the timeline, if known; clips are cut there.
     pub timeline_end: Option<Rational>,
-    pub clips: Vec<ClipSpec>,
+    clips: Vec<ClipSpec>,
     /// Folder that relative `src` paths are resolved against (the manifest's folder).
     pub base_dir: PathBuf,
+}
+
+impl Composition {
+    /// An empty composition at `fps` whose relative sources resolve against `base_dir`, with
+    /// the manifest's defaults: format `auto`, quality 95, no tone-mapping, no timeline end.
+    pub fn new(fps: Rational, base_dir: impl Into<PathBuf>) -> Result<Composition, InputError> {
+        let mut c = Composition {
+            fps: Rational::ONE,
+            format: FormatChoice::Auto,
+            quality: manifest::DEFAULT_QUALITY,
+            tonemap: false,
+            timeline_end: None,
+            clips: Vec::new(),
+            base_dir: base_dir.into(),
+        };
+        c.set_fps(fps)?;
+        Ok(c)
+    }
+
+    /// A composition from a manifest already parsed into a JSON value (an object from a
+    /// binding, say): the same fields, defaults and errors as [`crate::parse_manifest`].
+    /// `name` is used in error locations.
+    pub fn from_manifest_value(
+        value: &serde_json::Value,
+        name: &str,
+        base_dir: &std::path::Path,
+    ) -> Result<Composition, InputError> {
+        manifest::from_value(value, name, base_dir)
+    }
+
+    /// Output frames per second, exact.
+    pub fn fps(&self) -> Rational {
+        self.fps
+    }
+
+    /// Sets the output frame rate: positive, at most 1000, denominator at most 10⁶.
+    pub fn set_fps(&mut self, fps: Rational) -> Result<(), InputError> {
+        self.fps = fps.checked_rate().ok_or_else(|| InputError {
+            location: "fps".into(),
+            message: format!("expected a positive number up to 1000 or \"num/den\", got {fps}"),
+        })?;
+        Ok(())
+    }
+
+    /// The clips, in composition order.
+    pub fn clips(&self) -> &[ClipSpec] {
+        &self.clips
+    }
+
+    /// Adds a clip after checking what extraction relies on: its id is one safe path component
+    /// (it names the clip's output folder) and unique in the composition; `end` is after
+    /// `start`; `mediaStart` is not negative; the playback rate is within 0.1..=5.
+    pub fn push_clip(&mut self, clip: ClipSpec) -> Result<(), InputError> {
+        let n = self.clips.len();
+        let err = |field: &str, message: String| InputError {
+            location: format!("clips[{n}].{field}"),
+            message,
+        };
+        check_id(&clip.id).map_err(|m| err("id", m))?;
+        if self.clips.iter().any(|c| c.id == clip.id) {
+            return Err(err("id", format!("duplicate id {:?}", clip.id)));
+        }
+        if clip.src.trim().is_empty() {
+            return Err(err("src", "must not be empty".into()));
+        }
+        check_end(clip.start, clip.end).map_err(|m| err("end", m))?;
+        check_media_start(clip.media_start).map_err(|m| err("mediaStart", m))?;
+        check_playback_rate(clip.playback_rate).map_err(|m| err("playbackRate", m))?;
+        self.clips.push(clip);
+        Ok(())
+    }
+}
+
+/// Clip ids become folder names: keep them to one safe path component.
+pub(crate) fn check_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if id == "." || id == ".." || id.starts_with('.') {
+        return Err(format!(
+            "{id:?} cannot start with '.' (it names the clip's output folder)"
+        ));
+    }
+    if id.contains(['/', '\\', '\0']) {
+        return Err(format!(
+            "{id:?} must not contain '/', '\\' or NUL (it names the clip's output folder)"
+        ));
+    }
+    if id.len() > 200 {
+        return Err("must be at most 200 bytes".into());
+    }
+    Ok(())
+}
+
+pub(crate) fn check_end(start: Rational, end: Option<Rational>) -> Result<(), String> {
+    match end {
+        Some(e) if e <= start => Err(format!("must be after start ({} <= {})", e.to_f64(), start.to_f64())),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn check_media_start(media_start: Rational) -> Result<(), String> {
+    if media_start.is_negative() {
+        return Err("must not be negative".into());
+    }
+    Ok(())
+}
+
+pub(crate) fn check_playback_rate(rate: Rational) -> Result<(), String> {
+    if rate < Rational::new(1, 10) || rate > Rational::from_int(5) {
+        return Err(format!("must be between 0.1 and 5, got {}", rate.to_f64()));
+    }
+    Ok(())
+}
+
+/// Reads a composition file: HyperFrames HTML for `.html` / `.htm` (any case), a JSON manifest
+/// otherwise. Relative sources resolve against the file's folder.
+pub fn read_composition(path: &std::path::Path) -> Result<Composition, InputError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if ext == "html" || ext == "htm" {
+        html::read_html(path)
+    } else {
+        manifest::read_manifest(path)
+    }
 }
 
 /// One clip as authored: where it sits on the timeline and which part of which source it plays.

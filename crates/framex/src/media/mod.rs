@@ -14,15 +14,33 @@ pub mod limit;
 pub mod source;
 
 pub use index::FrameIndex;
-pub use limit::TimeLimit;
 pub use source::{MediaError, MediaInfo, Source};
 
-/// Initialises FFmpeg once per process and silences its console logging (errors are reported
-/// through framex's own error kinds instead).
-pub fn init() {
+/// Initialises FFmpeg's libraries once per process. Touches no process-wide setting: FFmpeg's
+/// log level stays what the host process chose (see [`quiet_ffmpeg_log`]).
+pub(crate) fn init() {
     static INIT: std::sync::Once = std::sync::Once::new();
     INIT.call_once(|| {
         let _ = ffmpeg_next::init();
-        ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Fatal);
     });
+}
+
+/// Silences FFmpeg's console logging for the whole process (its log level is process-wide
+/// state, so a library must not change it unasked). The `framex` command calls this: every
+/// failure is reported through framex's own error kinds instead.
+pub fn quiet_ffmpeg_log() {
+    init();
+    ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Fatal);
+}
+
+impl From<&MediaError> for crate::error::ErrorKind {
+    fn from(e: &MediaError) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match e {
+            MediaError::Missing(_) => ErrorKind::SourceMissing,
+            MediaError::Invalid(_) => ErrorKind::InvalidMedia,
+            MediaError::Decode(_) => ErrorKind::DecodeFailed,
+            MediaError::Cancelled => ErrorKind::Cancelled,
+        }
+    }
 }

@@ -11,113 +11,77 @@
 //! clip length. A source frame needed by several output slots (held frames, duplicate clips,
 //! overlapping trims) is decoded and encoded once; the other slots are hard links to it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod output;
 mod pipeline;
-
-pub use output::frame_file_name;
+pub(crate) mod plan;
 
 use output::{materialize, out_staging, publish, sweep_stale_staging, ClipState, StoreTarget};
-use pipeline::{run_pipeline, Output, Shared, SourcePlan};
+use pipeline::{run_pipeline, Shared, SourcePlan};
+use plan::{choose_variant, clip_key, clip_window, group_needs, plan_clip, split_stored};
+use plan::{PlannedClip, Render, SourceNeeds, SourceNo};
 
 use crate::composition::lookup::ClipTiming;
-use crate::composition::window::{resolve_window, ClipWindow, WindowError};
-use crate::composition::{ClipSpec, Composition, FormatChoice};
-use crate::encode::{ImageFormat, Variant};
-use crate::media::colour::{hdr_target, transform_for, Hdr, Transform};
-use crate::media::{MediaError, MediaInfo, Source};
+use crate::composition::Composition;
+use crate::control::{CancelToken, Progress};
+use crate::error::{ErrorKind, Failure};
+use crate::media::colour::{hdr_target, Hdr};
+use crate::media::{MediaError, Source};
 use crate::remote::{self, FetchContext, RemotePolicy};
-use crate::report::{Breakdown, ClipFrames, Counters, ErrorKind, ExtractionResult};
+use crate::report::{Breakdown, ClipFrames, Counters, ExtractionResult};
 use crate::store::gc::{self, GcOptions};
-use crate::store::{ClipRecord, SourceKey, SourceLock, SourceMeta, Store};
-use crate::time::Rational;
+use crate::store::{ClipRecord, SourceKey, SourceLock, Store, StoredMeta, VariantKey};
 use crate::trace::Tracer;
 
-/// Per source: every (source frame, variant) needed and the output slots `(clip, k)` it fills.
-type SourceNeeds = BTreeMap<(usize, Variant), Vec<(usize, u64)>>;
-
-/// A cancel switch shared between the caller (e.g. a Ctrl-C handler) and a running extraction.
-#[derive(Clone, Default, Debug)]
-pub struct CancelToken(Arc<AtomicBool>);
-
-impl CancelToken {
-    pub fn new() -> CancelToken {
-        CancelToken::default()
-    }
-
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn flag(&self) -> Arc<AtomicBool> {
-        self.0.clone()
-    }
-}
-
-/// Progress notifications for long work (the CLI draws bars from them).
-pub trait Progress: Send + Sync {
-    /// Planning is done: `frames` output files will be produced from `sources` sources.
-    fn planned(&self, _frames: u64, _sources: usize) {}
-    /// Source number `source` (0-based) will produce `frames` output files.
-    fn source_planned(&self, _source: usize, _name: &str, _frames: u64) {}
-    /// `n` more output files exist (of source `source`, when known).
-    fn wrote(&self, _source: Option<usize>, _n: u64) {}
-    /// A remote source is downloading: `done` bytes of `total` (when announced). Reported for
-    /// downloads over a few MB, about every MB, and once more at the end (`done == total`).
-    fn downloading(&self, _url: &str, _done: u64, _total: Option<u64>) {}
-}
-
-/// How to run an extraction.
+/// How to run an extraction. Start from [`ExtractOptions::default`] (frames stay in no store
+/// and go nowhere: set at least [`out_dir`](Self::out_dir) or [`cache_dir`](Self::cache_dir))
+/// and set the fields you need; new fields will come with defaults.
+///
+/// The library never reads the environment: the `framex` command resolves `--cache-dir` and
+/// `FRAMEX_CACHE_DIR` with [`crate::cache::resolve_dir`].
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ExtractOptions {
     /// Folder receiving `<clipId>/frame_00001.<ext>` …; `None` leaves frames in the store only
-    /// (each clip's `dir` is then its folder inside the store).
+    /// (each clip's `dir` is then its folder inside the store). Default: `None`.
     pub out_dir: Option<PathBuf>,
-    /// Store folder; `None` runs uncached (then `out_dir` is required).
+    /// Store folder; `None` runs uncached (then `out_dir` is required). Default: `None`.
     pub cache_dir: Option<PathBuf>,
     /// Store size limit and eviction age, applied by the sweep after a run that wrote frames.
+    /// Default: 2 GiB, one hour.
     pub gc: GcOptions,
-    /// Worker threads (decode + encode); 0 = the number of available cores.
+    /// Worker threads (decode + encode); 0 = the number of available cores. Default: 0.
     pub jobs: usize,
+    /// Raise it to stop the run. Default: a fresh token.
     pub cancel: CancelToken,
+    /// Receives progress events. Default: `None`.
     pub progress: Option<Arc<dyn Progress>>,
-    /// Collect a timeline of the run into [`ExtractionResult::trace`].
+    /// Collect a timeline of the run into [`ExtractionResult::trace`]. Default: `false`.
     pub trace: bool,
-    /// Wall-time limit per source ([`DEFAULT_SOURCE_TIMEOUT`] by default; `None`: no limit) for
-    /// each stretch of its probe without reading further into the file (every MiB read on
-    /// restarts the clock; opening the file, a bounded read, gets one budget) and for each
-    /// stretch of decoding without a new frame (every needed frame restarts the clock). The
-    /// clock runs only while the source is worked on. A source that
-    /// runs out fails its clips — `invalid_media` while probing, `decode_failed` while decoding —
-    /// and the other sources carry on.
+    /// Wall-time limit per source for each stretch without progress (the probe reading no
+    /// further into the file, the decoder producing no needed frame; the rule is stated once,
+    /// on the crate's internal `TimeLimit`). A source that runs out fails its clips —
+    /// `invalid_media` while probing, `decode_failed` while decoding — and the others carry on.
+    /// `None`: no limit. Default: [`DEFAULT_SOURCE_TIMEOUT`].
     pub source_timeout: Option<Duration>,
     /// Which `https://` sources may be fetched and within which limits (size, time; the
-    /// testing allowance for private addresses).
+    /// testing allowance for private addresses). Default: [`RemotePolicy::default`].
     pub remote: RemotePolicy,
 }
-
-/// Most output frames one clip may have (about 92 hours at 30 fps).
-pub const MAX_CLIP_FRAMES: u64 = 10_000_000;
 
 /// Default of [`ExtractOptions::source_timeout`]: 10 minutes.
 pub const DEFAULT_SOURCE_TIMEOUT: Duration = Duration::from_secs(600);
 
-impl ExtractOptions {
-    /// Frames into `out_dir`, with the store at its default place (`FRAMEX_CACHE_DIR`, else the
-    /// user cache folder).
-    pub fn new(out_dir: impl Into<PathBuf>) -> ExtractOptions {
+impl Default for ExtractOptions {
+    fn default() -> ExtractOptions {
         ExtractOptions {
-            out_dir: Some(out_dir.into()),
-            cache_dir: Store::default_dir(),
+            out_dir: None,
+            cache_dir: None,
             gc: GcOptions::default(),
             jobs: 0,
             cancel: CancelToken::new(),
@@ -129,6 +93,34 @@ impl ExtractOptions {
     }
 }
 
+impl std::fmt::Debug for ExtractOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExtractOptions")
+            .field("out_dir", &self.out_dir)
+            .field("cache_dir", &self.cache_dir)
+            .field("gc", &self.gc)
+            .field("jobs", &self.jobs)
+            .field("cancel", &self.cancel)
+            .field("progress", &self.progress.as_ref().map(|_| "dyn Progress"))
+            .field("trace", &self.trace)
+            .field("source_timeout", &self.source_timeout)
+            .field("remote", &self.remote)
+            .finish()
+    }
+}
+
+impl ExtractOptions {
+    /// Whether these options can produce frames at all: without a store, an output folder is
+    /// required. [`extract`] fails every clip with this message (`output_failed`) otherwise;
+    /// the `framex` command refuses the arguments with it (exit status 2).
+    pub fn check(&self) -> Result<(), String> {
+        if self.out_dir.is_none() && self.cache_dir.is_none() {
+            return Err("with the cache off, an output folder is required (nowhere else to put frames)".into());
+        }
+        Ok(())
+    }
+}
+
 /// What a clip's `src` names: a file, or a remote source (`http(s)://`, fetched first).
 #[derive(Debug, PartialEq)]
 enum SrcRef {
@@ -136,8 +128,11 @@ enum SrcRef {
     Remote(String),
 }
 
-/// Where a clip's `src` points, or why it may not be used.
-fn resolve_src(src: &str, base: &Path) -> Result<SrcRef, ClipErrorParts> {
+/// Where a clip's `src` points, or why it may not be used. Unlike the HTML reader (which
+/// clamps `..` to the project folder, as HyperFrames does), a manifest's `..` that leaves the
+/// composition folder is refused: a manifest is explicit input, and a silent clamp would read
+/// a different file than the one named.
+fn resolve_src(src: &str, base: &Path) -> Result<SrcRef, Failure> {
     if remote::is_remote(src) {
         return Ok(SrcRef::Remote(src.trim().to_string()));
     }
@@ -152,7 +147,7 @@ fn resolve_src(src: &str, base: &Path) -> Result<SrcRef, ClipErrorParts> {
             Component::ParentDir => {
                 depth -= 1;
                 if depth < 0 {
-                    return Err((
+                    return Err(Failure::new(
                         ErrorKind::SourceRejected,
                         format!("{src:?} points outside the composition folder {}", base.display()),
                     ));
@@ -169,23 +164,6 @@ fn resolve_src(src: &str, base: &Path) -> Result<SrcRef, ClipErrorParts> {
     Ok(SrcRef::Local(base.join(out)))
 }
 
-type ClipErrorParts = (ErrorKind, String);
-
-/// How frames of a source with `info` are rendered in `comp`, whose HDR target is `hdr`.
-fn choose_variant(comp: &Composition, info: &MediaInfo, hdr: Option<Hdr>) -> Variant {
-    let format = match comp.format {
-        FormatChoice::Auto if info.alpha => ImageFormat::Png,
-        FormatChoice::Auto | FormatChoice::Jpg => ImageFormat::Jpg,
-        FormatChoice::Png => ImageFormat::Png,
-    };
-    Variant {
-        format,
-        quality: comp.quality,
-        alpha: format == ImageFormat::Png && info.alpha,
-        transform: transform_for(&info.color, hdr, comp.tonemap),
-    }
-}
-
 fn available_jobs(jobs: usize) -> usize {
     if jobs > 0 {
         jobs
@@ -199,53 +177,24 @@ struct SourceEntry {
     path: PathBuf,
     key: Option<SourceKey>,
     _lock: Option<SourceLock>,
-    meta: Option<SourceMeta>,
+    meta: Option<StoredMeta>,
     opened: Option<Result<Source, MediaError>>,
     /// An uncached run's download folder (removed when the last source using it is dropped).
     _download_dir: Option<Arc<tempfile::TempDir>>,
 }
 
-fn variant_key(v: &Variant, rotation: u32) -> String {
-    let base = match v.format {
-        ImageFormat::Jpg => format!("jpg-q{}-r{rotation}", v.quality),
-        ImageFormat::Png => format!("png{}-r{rotation}", if v.alpha { "-a" } else { "" }),
-    };
-    match v.transform {
-        Transform::None => base,
-        t => format!("{base}-{}", t.name()),
+impl SourceEntry {
+    /// The file name, for progress and traces.
+    fn name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default()
     }
 }
 
-/// Identifies a clip's frames: the same key means the same images in the same order, whatever
-/// the clip's id or place on the timeline.
-fn clip_key(w: &ClipWindow, vkey: &str) -> String {
-    let cycle = w.loop_cycle.map(|(s, l)| format!("{s}+{l}")).unwrap_or_default();
-    let text = format!(
-        "v1|{vkey}|fps={}|rate={}|off={}|n={}|loop={cycle}",
-        w.fps, w.rate, w.media_offset, w.frame_count
-    );
-    blake3::hash(text.as_bytes()).to_hex()[..32].to_string()
-}
-
-fn window_error(e: WindowError) -> ClipErrorParts {
-    match e {
-        WindowError::EmptySource => (ErrorKind::InvalidMedia, "the source has no playable frames".to_string()),
-        WindowError::MediaStartOutOfRange {
-            media_start,
-            source_end,
-        } => (
-            ErrorKind::MediaStartOutOfRange,
-            format!(
-                "mediaStart {:.3}s is at or past the end of the source ({:.3}s)",
-                media_start.to_f64(),
-                source_end.to_f64()
-            ),
-        ),
-    }
-}
-
-/// Extracts every clip of `comp`. Never panics on bad input: each clip either has its frames
-/// or an error of an [`ErrorKind`].
+/// Extracts every clip of `comp`. Never panics on bad input and never fails as a whole: each
+/// clip either has its frames or an error of an [`ErrorKind`].
 pub fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
     crate::media::init();
     let mut run = Run::new(comp, opts);
@@ -269,20 +218,15 @@ struct Run<'a> {
     warnings: Vec<String>,
     store: Option<Store>,
     out_dir: Option<PathBuf>,
-    /// Per clip, in composition order.
-    states: Vec<ClipState>,
-    clip_source: Vec<Option<usize>>,
-    planned: Vec<Option<(ClipWindow, Variant, MediaInfo)>>,
+    /// One record per clip, in composition order.
+    clips: Vec<ClipState>,
     sources: Vec<SourceEntry>,
-    /// The composition's HDR target once known (from every source's metadata): `Some(None)`
-    /// for an SDR render.
-    hdr: Option<Option<Hdr>>,
+    render: Render,
 }
 
 impl<'a> Run<'a> {
     /// Opens the store (or warns and runs uncached) and prepares the output folder.
     fn new(comp: &'a Composition, opts: &'a ExtractOptions) -> Run<'a> {
-        let n = comp.clips.len();
         let mut run = Run {
             comp,
             opts,
@@ -294,12 +238,14 @@ impl<'a> Run<'a> {
             warnings: Vec::new(),
             store: None,
             out_dir: None,
-            states: comp.clips.iter().map(|c| ClipState::new(&c.id)).collect(),
-            clip_source: vec![None; n],
-            planned: vec![None; n],
+            clips: comp.clips().iter().map(|c| ClipState::new(&c.id)).collect(),
             sources: Vec::new(),
-            hdr: None,
+            render: Render::Unknown,
         };
+        if let Err(msg) = opts.check() {
+            run.fail_all(ErrorKind::OutputFailed, &msg);
+            return run;
+        }
         run.store = opts.cache_dir.as_ref().and_then(|d| match Store::open(d) {
             Ok(s) => Some(s),
             Err(e) => {
@@ -332,20 +278,25 @@ impl<'a> Run<'a> {
     }
 
     fn fail_all(&self, kind: ErrorKind, message: &str) {
-        for st in &self.states {
+        for st in &self.clips {
             st.fail(kind, message);
         }
     }
 
     /// Clips still to be produced (not failed, not answered from the store).
     fn pending(&self, i: usize) -> bool {
-        !self.states[i].failed() && !self.states[i].is_published()
+        !self.clips[i].failed() && !self.clips[i].is_published()
+    }
+
+    /// Whether some clip still to be produced reads source `s`.
+    fn source_pending(&self, s: SourceNo) -> bool {
+        (0..self.clips.len()).any(|i| self.clips[i].source == Some(s) && self.pending(i))
     }
 
     /// Resolves every clip's `src` and identifies each distinct source — by content with a
     /// store, else by canonical path — taking a shared store lock on it for the whole run.
     fn resolve_sources(&mut self) {
-        let refs: Vec<Option<SrcRef>> = (0..self.comp.clips.len()).map(|i| self.resolve_clip_src(i)).collect();
+        let refs: Vec<Option<SrcRef>> = (0..self.clips.len()).map(|i| self.resolve_clip_src(i)).collect();
         // Remote sources are fetched first (locks on them are held in `fetched` until the
         // sources below take their own); then they are files like any other.
         let (fetched, download_dir) = self.fetch_remote(&refs);
@@ -358,11 +309,11 @@ impl<'a> Run<'a> {
                 Some(SrcRef::Remote(url)) => match fetched.get(&url) {
                     Some(Ok(f)) => (f.path.clone(), f.key.clone(), true),
                     Some(Err(e)) => {
-                        self.states[i].fail(e.kind, e.message.clone());
+                        self.clips[i].fail(e.kind, e.message.clone());
                         continue;
                     }
                     None => {
-                        self.states[i].fail(ErrorKind::Internal, format!("{url} was not fetched"));
+                        self.clips[i].fail(ErrorKind::Internal, format!("{url} was not fetched"));
                         continue;
                     }
                 },
@@ -374,7 +325,7 @@ impl<'a> Run<'a> {
                 Some(store) if canonical.is_file() => match store.source_key(&canonical) {
                     Ok(k) => Some(k),
                     Err(e) => {
-                        self.states[i].fail(ErrorKind::InvalidMedia, format!("cannot read {}: {e}", path.display()));
+                        self.clips[i].fail(ErrorKind::InvalidMedia, format!("cannot read {}: {e}", path.display()));
                         continue;
                     }
                 },
@@ -382,7 +333,7 @@ impl<'a> Run<'a> {
             };
             let ident = key
                 .as_ref()
-                .map(|k| k.0.clone())
+                .map(|k| k.to_string())
                 .unwrap_or_else(|| canonical.display().to_string());
             let s = match by_id.get(&ident) {
                 Some(&s) => s,
@@ -403,7 +354,7 @@ impl<'a> Run<'a> {
                     self.sources.len() - 1
                 }
             };
-            self.clip_source[i] = Some(s);
+            self.clips[i].source = Some(s);
         }
         drop(fetched);
     }
@@ -411,27 +362,24 @@ impl<'a> Run<'a> {
     /// Resolves clip `i`'s `src` (a remote one is checked and normalised here), failing the
     /// clip when it may not be used.
     fn resolve_clip_src(&self, i: usize) -> Option<SrcRef> {
-        if self.states[i].failed() {
+        if self.clips[i].failed() {
             return None;
         }
-        let r = resolve_src(&self.comp.clips[i].src, &self.comp.base_dir).and_then(|r| match r {
-            SrcRef::Remote(u) => remote::check_url(&u, &self.opts.remote)
-                .map(|u| SrcRef::Remote(u.to_string()))
-                .map_err(|e| (e.kind, e.message)),
+        let r = resolve_src(&self.comp.clips()[i].src, &self.comp.base_dir).and_then(|r| match r {
+            SrcRef::Remote(u) => remote::check_url(&u, &self.opts.remote).map(|u| SrcRef::Remote(u.to_string())),
             local => Ok(local),
         });
-        r.map_err(|(kind, msg)| self.states[i].fail(kind, msg)).ok()
+        r.map_err(|e| self.clips[i].fail(e.kind, e.message)).ok()
     }
 
     /// Fetches every distinct remote source — from the store when a finished download is
     /// recorded there (no network), else downloaded, up to `jobs` at once. Uncached runs
     /// download into a temporary folder inside the output folder, removed after the run.
-    #[allow(clippy::type_complexity)]
     fn fetch_remote(
         &mut self,
         refs: &[Option<SrcRef>],
     ) -> (
-        HashMap<String, Result<remote::Fetched, remote::RemoteError>>,
+        HashMap<String, Result<remote::Fetched, Failure>>,
         Option<Arc<tempfile::TempDir>>,
     ) {
         let mut urls: Vec<String> = Vec::new();
@@ -481,86 +429,46 @@ impl<'a> Run<'a> {
         (urls.into_iter().zip(results).collect(), download_dir)
     }
 
-    /// Decides the composition's HDR target from the colour of every source known now (opened,
-    /// or described by its stored metadata) and warns when a clip's source could not be read at
-    /// all: its colour may have changed the decision (an unreachable PQ source leaves the SDR
-    /// clips unconverted), so retrying only the failed clip may not be enough.
-    fn decide_hdr(&self) -> (Option<Hdr>, Option<String>) {
-        fn colour(e: &SourceEntry) -> Option<&crate::media::source::ColorInfo> {
-            match (&e.opened, &e.meta) {
-                (Some(Ok(src)), _) => Some(&src.info.color),
-                (_, Some(meta)) => Some(&meta.info.color),
-                _ => None,
-            }
-        }
-        let hdr = hdr_target(self.sources.iter().filter_map(colour));
-        // Only failures worth retrying matter: a clip that will not be produced (a missing
-        // file, a rejected URL) cannot end up next to the others unconverted.
-        let retryable = |i: usize| {
-            self.states[i]
-                .failure
-                .get()
-                .is_some_and(|e| e.retryable && e.kind != ErrorKind::Cancelled)
-        };
-        let unknown: Vec<&str> = (0..self.comp.clips.len())
-            .filter(|&i| self.clip_source[i].is_none() && retryable(i))
-            .map(|i| self.comp.clips[i].id.as_str())
-            .collect();
-        let others = self.comp.clips.len() - unknown.len();
-        let warning = (!unknown.is_empty() && others > 0).then(|| {
-            format!(
-                "the render's colour ({}) was decided without clip(s) {} whose source could not be read; \
-                 if one is HDR, the other clips must be extracted again with it",
-                match hdr {
-                    Some(Hdr::Pq) => "HDR, PQ target",
-                    Some(Hdr::Hlg) => "HDR, HLG target",
-                    None => "SDR",
-                },
-                unknown.join(", ")
-            )
-        });
-        (hdr, warning)
-    }
-
     /// Answers clips whose frames the store already holds as a complete clip folder — from the
     /// source's stored metadata, without FFmpeg — and materialises them into `--out` in parallel
     /// (each clip is its own folder, so links to different clips do not contend).
     fn whole_clip_hits(&mut self) {
         let _span = self.tracer.span("phase", || "whole-clip hits".into());
-        let Some(store) = &self.store else { return };
+        if self.store.is_none() {
+            return;
+        }
         // Every source's colour must be known to choose variants (one HDR source changes how
         // the SDR ones are rendered); a source never probed before sends everything to planning.
-        let used = |s: usize| (0..self.comp.clips.len()).any(|i| self.clip_source[i] == Some(s));
+        let used = |s: usize| self.clips.iter().any(|st| st.source == Some(s));
         if (0..self.sources.len()).any(|s| used(s) && self.sources[s].meta.is_none()) {
             return;
         }
-        let (hdr, warning) = self.decide_hdr();
-        self.hdr = Some(hdr);
-        self.warnings.extend(warning);
+        let hdr = decide_render(&mut self.render, &mut self.warnings, &self.sources, &self.clips);
+        let Some(store) = &self.store else { return };
         let mut hits: Vec<(usize, PathBuf, u64)> = Vec::new();
-        for i in 0..self.comp.clips.len() {
-            let Some(s) = self.clip_source[i] else { continue };
+        for (i, clip) in self.comp.clips().iter().enumerate() {
+            let Some(s) = self.clips[i].source else { continue };
             let (Some(key), Some(meta)) = (&self.sources[s].key, &self.sources[s].meta) else {
                 continue;
             };
-            let end = Rational::new(meta.end[0], meta.end[1].max(1));
-            let Ok(window) = resolve_window(&self.comp.clips[i], self.comp.fps, self.comp.timeline_end, end) else {
+            let Ok(window) = clip_window(self.comp, clip, meta.end()) else {
                 continue;
             };
-            let variant = choose_variant(self.comp, &meta.info, hdr);
-            let ckey = clip_key(&window, &variant_key(&variant, meta.info.rotation));
+            let info = meta.info();
+            let variant = choose_variant(self.comp, &info, hdr);
+            let ckey = clip_key(&window, &VariantKey::new(&variant, info.rotation));
             let Some(rec) = store.lookup_clip(key, &ckey) else {
                 continue;
             };
             if rec.frames != window.frame_count {
                 continue;
             }
-            self.states[i].ext = variant.format.extension();
-            self.planned[i] = Some((window, variant, meta.info.clone()));
+            self.clips[i].ext = variant.format.extension();
+            self.clips[i].plan = Some(PlannedClip { window, variant, info });
             hits.push((i, store.clip_dir(key, &ckey), rec.frames));
         }
         let next = AtomicU64::new(0);
-        let (states, out_dir, comp, counters) = (&self.states, &self.out_dir, self.comp, &self.counters);
+        let (states, out_dir, comp, counters) = (&self.clips, &self.out_dir, self.comp, &self.counters);
         std::thread::scope(|scope| {
             let work = || loop {
                 let h = next.fetch_add(1, Ordering::Relaxed) as usize;
@@ -568,7 +476,7 @@ impl<'a> Run<'a> {
                 let st = &states[*i];
                 let published = match out_dir {
                     Some(out) => {
-                        let dest = out.join(&comp.clips[*i].id);
+                        let dest = out.join(&comp.clips()[*i].id);
                         materialize(dir, &dest, *frames, st.ext, counters).map(|_| dest)
                     }
                     None => Ok(dir.clone()),
@@ -596,21 +504,18 @@ impl<'a> Run<'a> {
             work();
         });
         for &(i, _, _) in &hits {
-            if self.states[i].failed() {
-                self.planned[i] = None;
+            if self.clips[i].failed() {
+                self.clips[i].plan = None;
             }
         }
     }
 
     /// Opens (probe + packet index) every source some pending clip needs, in parallel, and
     /// saves its metadata to the store. Returns the sources opened.
-    fn open_sources(&mut self) -> Vec<usize> {
+    fn open_sources(&mut self) -> Vec<SourceNo> {
         let t = Instant::now();
         let _span = self.tracer.span("phase", || "probe".into());
-        let n = self.comp.clips.len();
-        let to_open: Vec<usize> = (0..self.sources.len())
-            .filter(|&s| (0..n).any(|i| self.clip_source[i] == Some(s) && self.pending(i)))
-            .collect();
+        let to_open: Vec<SourceNo> = (0..self.sources.len()).filter(|&s| self.source_pending(s)).collect();
         let paths: Vec<PathBuf> = to_open.iter().map(|&s| self.sources[s].path.clone()).collect();
         for (&s, r) in to_open.iter().zip(open_all(
             &paths,
@@ -620,14 +525,7 @@ impl<'a> Run<'a> {
             &self.tracer,
         )) {
             if let (Ok(src), Some(store), Some(key)) = (&r, &self.store, &self.sources[s].key) {
-                let end = src.index.end();
-                let _ = store.save_meta(
-                    key,
-                    &SourceMeta {
-                        info: src.info.clone(),
-                        end: [end.num(), end.den()],
-                    },
-                );
+                let _ = store.save_meta(key, &StoredMeta::new(&src.info, src.index.end()));
             }
             self.sources[s].opened = Some(r);
         }
@@ -640,23 +538,14 @@ impl<'a> Run<'a> {
     fn plan_misses(&mut self) -> Vec<SourceNeeds> {
         let t = Instant::now();
         let _span = self.tracer.span("phase", || "plan".into());
-        let mut needs: Vec<SourceNeeds> = vec![BTreeMap::new(); self.sources.len()];
-        let hdr = match self.hdr {
-            Some(hdr) => hdr,
-            None => {
-                let (hdr, warning) = self.decide_hdr();
-                self.hdr = Some(hdr);
-                self.warnings.extend(warning);
-                hdr
-            }
-        };
-        for i in 0..self.comp.clips.len() {
+        let mut needs: Vec<SourceNeeds> = vec![SourceNeeds::new(); self.sources.len()];
+        let hdr = decide_render(&mut self.render, &mut self.warnings, &self.sources, &self.clips);
+        for (i, clip) in self.comp.clips().iter().enumerate() {
             if !self.pending(i) {
                 continue;
             }
-            let Some(s) = self.clip_source[i] else { continue };
-            let clip = &self.comp.clips[i];
-            let st = &mut self.states[i];
+            let st = &mut self.clips[i];
+            let Some(s) = st.source else { continue };
             let src = match &self.sources[s].opened {
                 Some(Ok(src)) => src,
                 Some(Err(e)) => {
@@ -665,28 +554,28 @@ impl<'a> Run<'a> {
                 }
                 None => continue,
             };
-            let (window, variant, slots) = match plan_clip(self.comp, clip, src, hdr) {
+            let (planned, frames) = match plan_clip(self.comp, clip, &src.index, &src.info, hdr) {
                 Ok(p) => p,
-                Err((kind, msg)) => {
-                    st.fail(kind, msg);
+                Err(e) => {
+                    st.fail(e.kind, e.message);
                     continue;
                 }
             };
-            st.ext = variant.format.extension();
+            st.ext = planned.variant.format.extension();
             st.out_final = self.out_dir.as_ref().map(|o| o.join(&clip.id));
-            let vkey = variant_key(&variant, src.info.rotation);
+            let vkey = VariantKey::new(&planned.variant, src.info.rotation);
             match (&self.store, &self.sources[s].key) {
                 (Some(store), Some(key)) => {
                     st.staging = store.temp_path(&format!("clip-{}", clip.id));
                     st.store = Some(StoreTarget {
                         source: key.clone(),
-                        clip_key: clip_key(&window, &vkey),
-                        record: ClipRecord {
-                            frames: window.frame_count,
-                            ext: st.ext.to_string(),
-                            variant: vkey,
-                            pts: slots.iter().map(|&f| src.index.pts(f)).collect(),
-                        },
+                        clip_key: clip_key(&planned.window, &vkey),
+                        record: ClipRecord::new(
+                            planned.window.frame_count,
+                            st.ext,
+                            vkey.as_str(),
+                            frames.iter().map(|&f| src.index.pts(f)).collect(),
+                        ),
                     });
                 }
                 _ => {
@@ -704,46 +593,43 @@ impl<'a> Run<'a> {
                 );
                 continue;
             }
-            st.remaining.store(window.frame_count, Ordering::Relaxed);
-            st.source = Some(s);
-            for (k, frame) in slots.into_iter().enumerate() {
-                needs[s].entry((frame, variant)).or_default().push((i, k as u64));
-            }
-            self.planned[i] = Some((window, variant, src.info.clone()));
+            st.remaining.store(planned.window.frame_count, Ordering::Relaxed);
+            group_needs(&mut needs[s], i, planned.variant, frames);
+            st.plan = Some(planned);
         }
         self.breakdown.plan_ms = ms(t);
         needs
     }
 
+    /// Output frames of the clips `pick` selects (planned ones).
+    fn frames_of(&self, pick: impl Fn(usize) -> bool) -> u64 {
+        (0..self.clips.len())
+            .filter(|&i| pick(i))
+            .filter_map(|i| self.clips[i].plan.as_ref())
+            .map(|p| p.window.frame_count)
+            .sum()
+    }
+
+    /// Announces the work planned: frames in all, already there, and per source to decode.
+    fn report_planned(&self, opened: &[SourceNo]) {
+        let Some(p) = &self.opts.progress else { return };
+        p.planned(self.frames_of(|i| !self.clips[i].failed()), opened.len());
+        p.wrote(None, self.frames_of(|i| self.clips[i].cached.load(Ordering::Relaxed)));
+        for &s in opened {
+            p.source_planned(
+                s,
+                &self.sources[s].name(),
+                self.frames_of(|i| self.clips[i].source == Some(s) && self.pending(i)),
+            );
+        }
+    }
+
     /// Links frames the store already holds into the clips' staging folders, decodes and
     /// encodes the rest (one sweep per source), and publishes each clip when complete.
-    fn produce(&mut self, needs: Vec<SourceNeeds>, opened: Vec<usize>) {
-        let n = self.comp.clips.len();
-        if let Some(p) = &self.opts.progress {
-            let frames_of = |pick: &dyn Fn(usize) -> bool| -> u64 {
-                (0..n)
-                    .filter(|&i| pick(i))
-                    .filter_map(|i| self.planned[i].as_ref())
-                    .map(|p| p.0.frame_count)
-                    .sum()
-            };
-            p.planned(frames_of(&|i| !self.states[i].failed()), opened.len());
-            p.wrote(None, frames_of(&|i| self.states[i].cached.load(Ordering::Relaxed)));
-            for &s in &opened {
-                let name = self.sources[s]
-                    .path
-                    .file_name()
-                    .map(|f| f.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                p.source_planned(
-                    s,
-                    &name,
-                    frames_of(&|i| self.clip_source[i] == Some(s) && self.pending(i)),
-                );
-            }
-        }
+    fn produce(&mut self, needs: Vec<SourceNeeds>, opened: Vec<SourceNo>) {
+        self.report_planned(&opened);
         let shared = Shared {
-            clips: &self.states,
+            clips: &self.clips,
             counters: &self.counters,
             cancel: &self.opts.cancel,
             progress: self.opts.progress.as_deref(),
@@ -751,7 +637,7 @@ impl<'a> Run<'a> {
             tracer: &self.tracer,
         };
         // Clips with no frames are complete as soon as they are planned.
-        for st in &self.states {
+        for st in &self.clips {
             if !st.failed()
                 && !st.is_published()
                 && st.remaining.load(Ordering::Relaxed) == 0
@@ -768,53 +654,22 @@ impl<'a> Run<'a> {
             let Some(Ok(source)) = self.sources[s].opened.take() else {
                 continue;
             };
-            let key = self.sources[s].key.clone();
-            let rotation = source.info.rotation;
-            let mut stored: HashMap<Variant, std::collections::HashSet<i64>> = HashMap::new();
-            let mut needed: Vec<usize> = Vec::new();
-            let mut outputs: Vec<Vec<Output>> = Vec::new();
-            for ((frame, variant), slots) in frames {
-                let object = match (shared.store, &key) {
-                    (Some(store), Some(key)) => {
-                        let vkey = variant_key(&variant, rotation);
-                        let ext = variant.format.extension();
-                        let pts = source.index.pts(frame);
-                        let have = stored
-                            .entry(variant)
-                            .or_insert_with(|| store.existing_frames(key, &vkey, ext));
-                        let obj = store.frame_path(key, &vkey, pts, ext);
-                        if have.contains(&pts) {
-                            Counters::add(&self.counters.frames_reused, 1);
-                            shared.fill_slots(&obj, &slots);
-                            continue;
-                        }
-                        Some(obj)
-                    }
-                    _ => None,
-                };
-                if needed.last() != Some(&frame) {
-                    needed.push(frame);
-                    outputs.push(Vec::new());
-                }
-                outputs
-                    .last_mut()
-                    .expect("pushed above")
-                    .push(Output { variant, object, slots });
+            let store = shared.store.zip(self.sources[s].key.as_ref());
+            let work = split_stored(frames, store, source.info.rotation, |f| source.index.pts(f));
+            for (file, slots) in &work.reuse {
+                Counters::add(&self.counters.frames_reused, 1);
+                shared.fill_slots(file, slots);
             }
-            if needed.is_empty() {
+            if work.decode.is_empty() {
                 continue;
             }
-            let clips = (0..n)
-                .filter(|&i| self.clip_source[i] == Some(s) && self.planned[i].is_some())
+            let (needed, outputs) = work.decode.into_iter().unzip();
+            let clips = (0..self.clips.len())
+                .filter(|&i| self.clips[i].source == Some(s) && self.clips[i].plan.is_some())
                 .collect();
-            let name = self.sources[s]
-                .path
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default();
             plans.push(SourcePlan {
                 source,
-                name,
+                name: self.sources[s].name(),
                 needed,
                 outputs,
                 clips,
@@ -829,7 +684,7 @@ impl<'a> Run<'a> {
     fn finish(mut self) -> ExtractionResult {
         let mut clips = Vec::new();
         let mut errors = Vec::new();
-        for (i, st) in self.states.iter().enumerate() {
+        for (st, clip) in self.clips.iter().zip(self.comp.clips()) {
             if !st.is_published() {
                 if !st.staging.as_os_str().is_empty() {
                     let _ = std::fs::remove_dir_all(&st.staging);
@@ -846,8 +701,11 @@ impl<'a> Run<'a> {
                 errors.push(e.clone());
                 continue;
             }
-            let (w, variant, info) = self.planned[i].clone().expect("published clip was planned");
-            let clip = &self.comp.clips[i];
+            let PlannedClip {
+                window: w,
+                variant,
+                info,
+            } = st.plan.clone().expect("published clip was planned");
             let cached = st.cached.load(Ordering::Relaxed);
             if cached {
                 self.breakdown.clip_hits += 1;
@@ -859,7 +717,7 @@ impl<'a> Run<'a> {
                 src: clip.src.clone(),
                 frames: w.frame_count,
                 dir: st.dir.get().cloned().unwrap_or_default(),
-                fps: self.comp.fps.to_f64(),
+                fps: self.comp.fps().to_f64(),
                 format: variant.format,
                 transform: Some(variant.transform.name()).filter(|n| !n.is_empty()),
                 start: w.timeline_start.to_f64(),
@@ -899,6 +757,57 @@ impl<'a> Run<'a> {
     }
 }
 
+/// Decides the render's dynamic range (once: later calls return the decision) from the colour
+/// of every source known now (opened, or described by its stored metadata) and warns when a
+/// clip's source could not be read at all: its colour may have changed the decision (an
+/// unreachable PQ source leaves the SDR clips unconverted), so retrying only the failed clip may
+/// not be enough.
+fn decide_render(
+    render: &mut Render,
+    warnings: &mut Vec<String>,
+    sources: &[SourceEntry],
+    clips: &[ClipState],
+) -> Option<Hdr> {
+    if let Some(hdr) = render.decided() {
+        return hdr;
+    }
+    let colours: Vec<crate::media::source::ColorInfo> = sources
+        .iter()
+        .filter_map(|e| match (&e.opened, &e.meta) {
+            (Some(Ok(src)), _) => Some(src.info.color.clone()),
+            (_, Some(meta)) => Some(meta.info().color),
+            _ => None,
+        })
+        .collect();
+    let hdr = hdr_target(colours.iter());
+    // Only failures worth retrying matter: a clip that will not be produced (a missing file, a
+    // rejected URL) cannot end up next to the others unconverted.
+    let retryable = |st: &ClipState| {
+        st.failure
+            .get()
+            .is_some_and(|e| e.retryable && e.kind != ErrorKind::Cancelled)
+    };
+    let unknown: Vec<&str> = clips
+        .iter()
+        .filter(|st| st.source.is_none() && retryable(st))
+        .map(|st| st.id.as_str())
+        .collect();
+    if !unknown.is_empty() && clips.len() > unknown.len() {
+        warnings.push(format!(
+            "the render's colour ({}) was decided without clip(s) {} whose source could not be read; \
+             if one is HDR, the other clips must be extracted again with it",
+            match hdr {
+                Some(Hdr::Pq) => "HDR, PQ target",
+                Some(Hdr::Hlg) => "HDR, HLG target",
+                None => "SDR",
+            },
+            unknown.join(", ")
+        ));
+    }
+    *render = Render::of(hdr);
+    hdr
+}
+
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
@@ -935,35 +844,6 @@ fn open_all(
         .collect()
 }
 
-/// Resolves a clip's window and maps every output frame to the source frame shown then.
-fn plan_clip(
-    comp: &Composition,
-    clip: &ClipSpec,
-    src: &Source,
-    hdr: Option<Hdr>,
-) -> Result<(ClipWindow, Variant, Vec<usize>), ClipErrorParts> {
-    let window = resolve_window(clip, comp.fps, comp.timeline_end, src.index.end()).map_err(window_error)?;
-    if window.frame_count > MAX_CLIP_FRAMES {
-        // A plan is a few words per output frame: refuse absurd clips (e.g. a loop with an end
-        // a million hours away) instead of exhausting memory.
-        return Err((
-            ErrorKind::SourceRejected,
-            format!(
-                "the clip would have {} frames, more than the limit of {MAX_CLIP_FRAMES} per clip; shorten its end",
-                window.frame_count
-            ),
-        ));
-    }
-    let slots = (0..window.frame_count)
-        .map(|k| {
-            src.index
-                .frame_at(window.media_time(k), comp.fps)
-                .expect("non-empty index")
-        })
-        .collect();
-    Ok((window, choose_variant(comp, &src.info, hdr), slots))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -976,11 +856,11 @@ mod tests {
         assert_eq!(resolve_src("./media/../a.mp4", base).unwrap(), local("/proj/a.mp4"));
         assert_eq!(resolve_src("/abs/a.mp4", base).unwrap(), local("/abs/a.mp4"));
         assert_eq!(
-            resolve_src("../secret.mp4", base).unwrap_err().0,
+            resolve_src("../secret.mp4", base).unwrap_err().kind,
             ErrorKind::SourceRejected
         );
         assert_eq!(
-            resolve_src("a/../../b.mp4", base).unwrap_err().0,
+            resolve_src("a/../../b.mp4", base).unwrap_err().kind,
             ErrorKind::SourceRejected
         );
         assert_eq!(

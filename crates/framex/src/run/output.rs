@@ -6,22 +6,20 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use crate::report::{ClipError, Counters, ErrorKind};
-use crate::store::{ClipRecord, SourceKey, Store};
-
-/// `frame_00001.jpg` for output frame `k = 0`.
-pub fn frame_file_name(k: u64, ext: &str) -> String {
-    format!("frame_{:05}.{ext}", k + 1)
-}
+use super::plan::{PlannedClip, SourceNo};
+use crate::error::ErrorKind;
+use crate::report::{ClipError, Counters};
+use crate::store::{frame_file_name, ClipKey, ClipRecord, SourceKey, Store};
 
 /// Where a clip is published in the store.
 pub(crate) struct StoreTarget {
     pub source: SourceKey,
-    pub clip_key: String,
+    pub clip_key: ClipKey,
     pub record: ClipRecord,
 }
 
-/// One clip's output bookkeeping during a run.
+/// One clip during a run: its source, its plan, and its output bookkeeping (shared with the
+/// pipeline's threads, hence the atomics).
 pub(crate) struct ClipState {
     pub id: String,
     pub ext: &'static str,
@@ -36,8 +34,10 @@ pub(crate) struct ClipState {
     /// The folder the result points at once published.
     pub dir: OnceLock<PathBuf>,
     pub cached: AtomicBool,
-    /// Index of the run's source this clip reads (for per-source progress).
-    pub source: Option<usize>,
+    /// The run's source this clip reads, once resolved.
+    pub source: Option<SourceNo>,
+    /// Window, rendering and source metadata, once planned (or answered from the store).
+    pub plan: Option<PlannedClip>,
 }
 
 impl ClipState {
@@ -54,6 +54,7 @@ impl ClipState {
             dir: OnceLock::new(),
             cached: AtomicBool::new(false),
             source: None,
+            plan: None,
         }
     }
 
@@ -236,16 +237,5 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
         Ok(())
     } else {
         Err(std::io::Error::last_os_error())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frame_names_are_one_based() {
-        assert_eq!(frame_file_name(0, "jpg"), "frame_00001.jpg");
-        assert_eq!(frame_file_name(99_999, "png"), "frame_100000.png");
     }
 }

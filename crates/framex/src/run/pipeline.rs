@@ -5,40 +5,32 @@
 //! worker converts it once per pixel layout, encodes once per variant, stores the bytes once and
 //! links every output slot to them. Memory is bounded by the queue, not by clip length.
 
-use std::path::PathBuf;
 use std::sync::Mutex;
 
 use crossbeam_channel::bounded;
 use ffmpeg_next as ff;
 
 use super::output::{link_or_copy, publish, ClipState};
-use super::CancelToken;
-use crate::encode::{ImageEncoder, Variant};
+use super::plan::{ClipNo, FrameNo, Output, Slot};
+use crate::control::{CancelToken, Progress};
+use crate::encode::ImageEncoder;
+use crate::error::ErrorKind;
 use crate::media::colour::{ColourFilters, Transform};
 use crate::media::convert::{Converter, Target};
 use crate::media::decode::{decode_frames, decode_frames_parallel, parallel_gops, share, Delivery};
 use crate::media::Source;
-use crate::report::{Counters, ErrorKind};
-use crate::run::Progress;
+use crate::report::Counters;
 use crate::store::Store;
 use crate::trace::Tracer;
-
-/// One encode of one decoded frame: its variant, where the encoded bytes are kept (a store
-/// object; `None` = the first slot's file), and the output slots `(clip, k)` it fills.
-pub(crate) struct Output {
-    pub variant: Variant,
-    pub object: Option<PathBuf>,
-    pub slots: Vec<(usize, u64)>,
-}
 
 /// What one source must produce: the sorted frame numbers to decode and, for each, its outputs.
 pub(crate) struct SourcePlan {
     pub source: Source,
     /// File name, for progress and traces.
     pub name: String,
-    pub needed: Vec<usize>,
+    pub needed: Vec<FrameNo>,
     pub outputs: Vec<Vec<Output>>,
-    pub clips: Vec<usize>,
+    pub clips: Vec<ClipNo>,
 }
 
 struct Job {
@@ -60,7 +52,7 @@ pub(crate) struct Shared<'a> {
 
 impl Shared<'_> {
     /// One more frame of clip `c` is on disk; publish the clip when it was the last.
-    pub fn done_slot(&self, c: usize) {
+    pub fn done_slot(&self, c: ClipNo) {
         if let Some(p) = self.progress {
             p.wrote(self.clips[c].source, 1);
         }
@@ -76,9 +68,9 @@ impl Shared<'_> {
 
     /// Links every slot to an already-written file, then marks them done. All links come before
     /// any slot is marked: marking a clip's last slot publishes (moves) its folder.
-    pub fn fill_slots(&self, from: &std::path::Path, slots: &[(usize, u64)]) {
+    pub fn fill_slots(&self, from: &std::path::Path, slots: &[Slot]) {
         let mut written = Vec::with_capacity(slots.len());
-        for &(c, k) in slots {
+        for &Slot { clip: c, k } in slots {
             let path = self.clips[c].frame_path(k);
             if path == from {
                 written.push(c);
@@ -155,7 +147,7 @@ fn decode_source(
         // Skip work only failed clips would use.
         if outs
             .iter()
-            .all(|o| o.slots.iter().all(|&(c, _)| shared.clips[c].failed()))
+            .all(|o| o.slots.iter().all(|s| shared.clips[s.clip].failed()))
         {
             return Delivery::Continue;
         }
@@ -206,18 +198,18 @@ fn worker(rx: crossbeam_channel::Receiver<Job>, shared: &Shared<'_>) {
         let _span = shared.tracer.span("encode", || format!("frame {}", job.frame_no));
         let mut converted: Option<(Transform, Target)> = None;
         for out in &job.outputs {
-            let live: Vec<(usize, u64)> = out
+            let live: Vec<Slot> = out
                 .slots
                 .iter()
                 .copied()
-                .filter(|&(c, _)| !shared.clips[c].failed())
+                .filter(|s| !shared.clips[s.clip].failed())
                 .collect();
             if live.is_empty() {
                 continue;
             }
             let fail_all = |kind: ErrorKind, msg: &str| {
-                for &(c, _) in &live {
-                    shared.clips[c].fail(kind, msg);
+                for s in &live {
+                    shared.clips[s.clip].fail(kind, msg);
                 }
             };
             let wanted = (out.variant.transform, out.variant.target());
@@ -247,11 +239,13 @@ fn worker(rx: crossbeam_channel::Receiver<Job>, shared: &Shared<'_>) {
                 }
             };
             Counters::add(&shared.counters.frames_encoded, 1);
-            let first = match (&out.object, shared.store) {
-                (Some(obj), Some(store)) => store.put_frame(obj, bytes).map(|_| obj.clone()),
+            let first = match (&out.key, shared.store) {
+                (Some(key), Some(store)) => {
+                    let obj = store.frame_path(key, out.variant.format.extension());
+                    store.put_frame(&obj, bytes).map(|_| obj)
+                }
                 _ => {
-                    let (c0, k0) = live[0];
-                    let path = shared.clips[c0].frame_path(k0);
+                    let path = shared.clips[live[0].clip].frame_path(live[0].k);
                     std::fs::write(&path, bytes).map(|_| path)
                 }
             };

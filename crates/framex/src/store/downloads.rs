@@ -22,17 +22,18 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use super::layout;
 use super::{SourceKey, SourceLock, Store};
 
 /// 32 hex digits of BLAKE3 over a URL: names its partial download, sidecar, lock and record.
-pub fn url_id(url: &str) -> String {
+pub(crate) fn url_id(url: &str) -> String {
     blake3::hash(url.as_bytes()).to_hex()[..32].to_string()
 }
 
 /// The sidecar of a partial download: what a resumed request must match.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PartialInfo {
+pub(crate) struct PartialInfo {
     pub url: String,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
@@ -43,7 +44,7 @@ pub struct PartialInfo {
 /// A finished download: `src/<key>/<file>` holds the bytes served at `url`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct UrlRecord {
+pub(crate) struct UrlRecord {
     pub url: String,
     pub key: String,
     pub file: String,
@@ -53,63 +54,59 @@ pub struct UrlRecord {
 
 /// An exclusive lock on one URL's download (released when dropped).
 #[derive(Debug)]
-pub struct UrlLock {
+pub(crate) struct UrlLock {
     _file: File,
 }
 
 /// A URL whose download is in the store: the file, its content key, and a shared lock on the
 /// source (so the sweep cannot evict it while the run uses it).
 #[derive(Debug)]
-pub struct StoredUrl {
+pub(crate) struct StoredUrl {
     pub path: PathBuf,
     pub key: SourceKey,
     pub lock: SourceLock,
 }
 
 impl Store {
-    fn downloads_dir(&self) -> PathBuf {
-        self.root.join("downloads")
-    }
-
     /// Where the bytes of an unfinished download of URL `id` accumulate.
-    pub fn part_path(&self, id: &str) -> PathBuf {
-        self.downloads_dir().join(format!("{id}.part"))
+    pub(crate) fn part_path(&self, id: &str) -> PathBuf {
+        self.layout.partial_download(id)
     }
 
     fn partial_info_path(&self, id: &str) -> PathBuf {
-        self.downloads_dir().join(format!("{id}.json"))
+        self.layout.partial_sidecar(id)
     }
 
     fn url_record_path(&self, id: &str) -> PathBuf {
-        self.root.join("urls").join(format!("{id}.json"))
+        self.layout.url_record(id)
     }
 
     pub(crate) fn url_lock_path(&self, id: &str) -> PathBuf {
-        self.root.join("locks").join(format!("url-{id}"))
+        self.layout.url_lock(id)
     }
 
     /// The sidecar of URL `id`'s partial download, if any.
-    pub fn load_partial(&self, id: &str) -> Option<PartialInfo> {
+    pub(crate) fn load_partial(&self, id: &str) -> Option<PartialInfo> {
         let text = fs::read(self.partial_info_path(id)).ok()?;
         serde_json::from_slice(&text).ok()
     }
 
     /// Records what the partial download of URL `id` is (written atomically through `tmp/`).
-    pub fn save_partial(&self, id: &str, info: &PartialInfo) -> io::Result<()> {
-        fs::create_dir_all(self.downloads_dir())?;
+    pub(crate) fn save_partial(&self, id: &str, info: &PartialInfo) -> io::Result<()> {
+        fs::create_dir_all(self.layout.downloads_dir())?;
         let text = serde_json::to_vec(info).map_err(io::Error::other)?;
         self.write_atomic(&self.partial_info_path(id), &text)
     }
 
     /// Forgets URL `id`'s partial download (bytes and sidecar).
-    pub fn discard_partial(&self, id: &str) {
+    pub(crate) fn discard_partial(&self, id: &str) {
         let _ = fs::remove_file(self.part_path(id));
         let _ = fs::remove_file(self.partial_info_path(id));
     }
 
     /// Takes the exclusive lock on URL `id`, waiting while another process downloads it.
     /// `None` when `cancel` is raised while waiting.
-    pub fn lock_url(&self, id: &str, cancel: &AtomicBool) -> io::Result<Option<UrlLock>> {
+    pub(crate) fn lock_url(&self, id: &str, cancel: &AtomicBool) -> io::Result<Option<UrlLock>> {
         let file = File::options()
             .create(true)
             .truncate(false)
@@ -130,28 +127,28 @@ impl Store {
 
     /// The stored download of `url` (record present, file present), with a shared lock on its
     /// source; no network involved.
-    pub fn lookup_url(&self, url: &str) -> Option<StoredUrl> {
+    pub(crate) fn lookup_url(&self, url: &str) -> Option<StoredUrl> {
         let id = url_id(url);
         let rec: UrlRecord = serde_json::from_slice(&fs::read(self.url_record_path(&id)).ok()?).ok()?;
-        if rec.url != url || !is_key(&rec.key) || !is_plain_name(&rec.file) {
+        if rec.url != url || !is_plain_name(&rec.file) {
             return None;
         }
-        let key = SourceKey(rec.key);
+        let key = SourceKey::parse(&rec.key)?;
         // Lock first: once held, the sweep cannot evict the source under us.
         let lock = self.lock_source(&key).ok()?;
-        let path = self.src_dir(&key).join(&rec.file);
+        let path = self.layout.source_dir(&key).join(&rec.file);
         path.is_file().then_some(StoredUrl { path, key, lock })
     }
 
     /// Moves a finished (synced) download into its source's folder as `remote.<ext>` and
     /// records the URL. `key` is the BLAKE3 of the bytes, as [`Store::source_key`] computes it.
-    pub fn adopt_download(&self, url: &str, part: &Path, key: &SourceKey, ext: &str) -> io::Result<StoredUrl> {
+    pub(crate) fn adopt_download(&self, url: &str, part: &Path, key: &SourceKey, ext: &str) -> io::Result<StoredUrl> {
         let id = url_id(url);
         let lock = self.lock_source(key)?;
-        let file = format!("remote.{ext}");
-        let path = self.src_dir(key).join(&file);
+        let file = layout::remote_source_name(ext);
+        let path = self.layout.remote_source(key, ext);
         fs::rename(part, &path)?;
-        if let Ok(d) = File::open(self.src_dir(key)) {
+        if let Ok(d) = File::open(self.layout.source_dir(key)) {
             let _ = d.sync_all();
         }
         let _ = fs::remove_file(self.partial_info_path(&id));
@@ -160,14 +157,14 @@ impl Store {
         self.remember_key(&path, key);
         let rec = UrlRecord {
             url: url.to_string(),
-            key: key.0.clone(),
+            key: key.to_string(),
             file,
             fetched_at: SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
         };
-        fs::create_dir_all(self.root.join("urls"))?;
+        fs::create_dir_all(self.layout.urls_dir())?;
         self.write_atomic(
             &self.url_record_path(&id),
             &serde_json::to_vec(&rec).map_err(io::Error::other)?,
@@ -178,10 +175,6 @@ impl Store {
             lock,
         })
     }
-}
-
-pub(crate) fn is_key(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn is_plain_name(s: &str) -> bool {

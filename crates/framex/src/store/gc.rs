@@ -9,8 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::downloads::{is_key, read_record};
-use super::{ClipRecord, Store};
+use super::downloads::read_record;
+use super::layout::{self, Layout};
+use super::{ClipRecord, SourceKey, Store, VariantKey};
 
 /// Default size limit: 2 GiB.
 pub const DEFAULT_MAX_BYTES: u64 = 2 << 30;
@@ -23,9 +24,14 @@ const TEMP_MAX_AGE: Duration = Duration::from_secs(600);
 /// Partial downloads untouched for this long (and not being downloaded) are removed.
 pub const PARTIAL_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
+/// How far a sweep may go.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct GcOptions {
+    /// Evict least-recently-used sources until the store fits this many bytes (real disk
+    /// usage, a hard-linked file counted once). Default: [`DEFAULT_MAX_BYTES`].
     pub max_bytes: u64,
+    /// Never evict a source used more recently than this. Default: [`DEFAULT_MIN_AGE`].
     pub min_age: Duration,
 }
 
@@ -38,8 +44,10 @@ impl Default for GcOptions {
     }
 }
 
+/// What a sweep (`gc`, `clear`) did.
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct GcReport {
     pub bytes_before: u64,
     pub bytes_after: u64,
@@ -57,8 +65,10 @@ pub struct GcReport {
     pub url_records_removed: u64,
 }
 
+/// What the store holds (`framex cache stats`).
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct StoreStats {
     pub root: PathBuf,
     pub sources: u64,
@@ -77,8 +87,10 @@ pub struct StoreStats {
     pub partial_download_bytes: u64,
 }
 
+/// What `verify` found (and repaired).
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct VerifyReport {
     pub frames_checked: u64,
     pub clips_checked: u64,
@@ -114,22 +126,26 @@ struct SourceUsage {
 fn sources(store: &Store) -> Vec<SourceUsage> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
-    let Ok(rd) = fs::read_dir(store.root().join("src")) else {
+    let Ok(rd) = fs::read_dir(store.layout().sources_dir()) else {
         return out;
     };
     for e in rd.flatten() {
         let key = e.file_name().to_string_lossy().into_owned();
         let dir = e.path();
-        let last_used = fs::metadata(dir.join("used"))
+        let last_used = fs::metadata(Layout::used_marker(&dir))
             .and_then(|m| m.modified())
             .or_else(|_| e.metadata().and_then(|m| m.modified()))
             .unwrap_or(SystemTime::UNIX_EPOCH);
         // The newest use of any clip folder counts too (renderers read them after framex exits).
-        let clip_used = fs::read_dir(dir.join("clips"))
+        let clip_used = fs::read_dir(Layout::clips_root(&dir))
             .into_iter()
             .flatten()
             .flatten()
-            .filter_map(|c| fs::metadata(c.path().join(".complete")).and_then(|m| m.modified()).ok())
+            .filter_map(|c| {
+                fs::metadata(Layout::complete_record(&c.path()))
+                    .and_then(|m| m.modified())
+                    .ok()
+            })
             .max()
             .unwrap_or(SystemTime::UNIX_EPOCH);
         out.push(SourceUsage {
@@ -151,7 +167,7 @@ struct PartialUsage {
 
 /// The partial downloads in `downloads/` (a sidecar without its `.part` counts too).
 fn partials(store: &Store) -> Vec<PartialUsage> {
-    let dl = store.root().join("downloads");
+    let dl = store.layout().downloads_dir();
     let mut ids: Vec<String> = fs::read_dir(&dl)
         .into_iter()
         .flatten()
@@ -166,9 +182,9 @@ fn partials(store: &Store) -> Vec<PartialUsage> {
     ids.dedup();
     ids.into_iter()
         .map(|id| {
-            let metas: Vec<fs::Metadata> = [format!("{id}.part"), format!("{id}.json")]
+            let metas: Vec<fs::Metadata> = [store.part_path(&id), store.layout().partial_sidecar(&id)]
                 .iter()
-                .filter_map(|f| fs::metadata(dl.join(f)).ok())
+                .filter_map(|f| fs::metadata(f).ok())
                 .collect();
             PartialUsage {
                 bytes: metas.iter().map(|m| m.blocks() * 512).sum(),
@@ -200,16 +216,15 @@ fn remove_partial(store: &Store, id: &str) -> bool {
     let Some(_held) = try_lock_url(store, id) else {
         return false;
     };
-    let dl = store.root().join("downloads");
-    let removed = fs::remove_file(dl.join(format!("{id}.part"))).is_ok();
-    let sidecar = fs::remove_file(dl.join(format!("{id}.json"))).is_ok();
+    let removed = fs::remove_file(store.part_path(id)).is_ok();
+    let sidecar = fs::remove_file(store.layout().partial_sidecar(id)).is_ok();
     removed || sidecar
 }
 
 /// Removes temporaries whose process is gone and that are older than a few minutes.
 fn sweep_temps(store: &Store) -> u64 {
     let mut cleared = 0;
-    let Ok(rd) = fs::read_dir(store.root().join("tmp")) else {
+    let Ok(rd) = fs::read_dir(store.layout().tmp_dir()) else {
         return 0;
     };
     let now = SystemTime::now();
@@ -243,11 +258,11 @@ fn evict(store: &Store, key: &str) -> Option<()> {
         .create(true)
         .truncate(false)
         .write(true)
-        .open(store.root().join("locks").join(key))
+        .open(store.layout().source_lock(key))
         .ok()?;
     lock.try_lock().ok()?;
     let trash = store.temp_path("evict");
-    fs::rename(store.root().join("src").join(key), &trash).ok()?;
+    fs::rename(store.layout().sources_dir().join(key), &trash).ok()?;
     let _ = fs::remove_dir_all(&trash);
     // The lock file stays: a process waiting on it must keep contending on the same inode
     // (deleting it would let a later GC lock a new file while that process uses the source).
@@ -255,9 +270,9 @@ fn evict(store: &Store, key: &str) -> Option<()> {
 }
 
 /// Whether a sweep is due: something was written this run, or the last sweep is old.
-pub fn sweep_due(store: &Store, wrote: bool) -> bool {
+pub(crate) fn sweep_due(store: &Store, wrote: bool) -> bool {
     wrote
-        || fs::metadata(store.root().join("last-gc"))
+        || fs::metadata(store.layout().last_gc())
             .and_then(|m| m.modified())
             .map(|t| SystemTime::now().duration_since(t).unwrap_or_default() > SWEEP_INTERVAL)
             .unwrap_or(true)
@@ -268,7 +283,7 @@ pub fn sweep_due(store: &Store, wrote: bool) -> bool {
 /// `max_bytes`, skipping anything a running extraction holds (a source's lock, the URL lock of a
 /// download being written) or that was used within `min_age`.
 pub fn gc(store: &Store, opts: GcOptions) -> GcReport {
-    let _ = File::create(store.root().join("last-gc"));
+    let _ = File::create(store.layout().last_gc());
     let mut report = GcReport {
         temps_cleared: sweep_temps(store),
         ..Default::default()
@@ -324,7 +339,7 @@ pub fn gc(store: &Store, opts: GcOptions) -> GcReport {
 
 /// Whether a source folder file is a downloaded source (`remote.<ext>`).
 fn is_remote_file(name: &str) -> bool {
-    name.starts_with("remote.")
+    name.starts_with(&layout::remote_source_name(""))
 }
 
 /// Removes partial downloads untouched for [`PARTIAL_MAX_AGE`] and URL records whose source is
@@ -348,14 +363,15 @@ fn sweep_stale_partials(store: &Store) -> u64 {
 /// process is downloading that URL. Returns how many.
 fn sweep_url_records(store: &Store) -> u64 {
     let mut records = 0;
-    for e in fs::read_dir(store.root().join("urls")).into_iter().flatten().flatten() {
+    for e in fs::read_dir(store.layout().urls_dir()).into_iter().flatten().flatten() {
         let path = e.path();
         let Some(id) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
             continue;
         };
         let present = |p: &Path| {
-            read_record(p)
-                .is_some_and(|r| is_key(&r.key) && store.root().join("src").join(&r.key).join(&r.file).is_file())
+            read_record(p).is_some_and(|r| {
+                SourceKey::parse(&r.key).is_some_and(|k| store.layout().source_dir(&k).join(&r.file).is_file())
+            })
         };
         if present(&path) {
             continue;
@@ -378,12 +394,20 @@ pub fn stats(store: &Store) -> StoreStats {
     };
     let mut seen = HashSet::new();
     st.bytes = tree_usage(store.root(), &mut seen);
-    for e in fs::read_dir(store.root().join("src")).into_iter().flatten().flatten() {
+    for e in fs::read_dir(store.layout().sources_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         st.sources += 1;
-        for v in fs::read_dir(e.path().join("frames")).into_iter().flatten().flatten() {
+        for v in fs::read_dir(Layout::frames_root(&e.path()))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             st.frames += fs::read_dir(v.path()).map(|r| r.count() as u64).unwrap_or(0);
         }
-        st.clips += fs::read_dir(e.path().join("clips"))
+        st.clips += fs::read_dir(Layout::clips_root(&e.path()))
             .map(|r| r.count() as u64)
             .unwrap_or(0);
         st.remote_files += fs::read_dir(e.path())
@@ -393,10 +417,10 @@ pub fn stats(store: &Store) -> StoreStats {
             .filter(|f| is_remote_file(&f.file_name().to_string_lossy()))
             .count() as u64;
     }
-    st.url_records = fs::read_dir(store.root().join("urls"))
+    st.url_records = fs::read_dir(store.layout().urls_dir())
         .map(|r| r.count() as u64)
         .unwrap_or(0);
-    st.partial_downloads = fs::read_dir(store.root().join("downloads"))
+    st.partial_downloads = fs::read_dir(store.layout().downloads_dir())
         .into_iter()
         .flatten()
         .flatten()
@@ -432,10 +456,18 @@ fn image_is_whole(path: &Path) -> bool {
 /// folders that are incomplete or point at missing/damaged frames, and stale temporaries.
 pub fn verify(store: &Store, repair: bool) -> VerifyReport {
     let mut rep = VerifyReport::default();
-    for src in fs::read_dir(store.root().join("src")).into_iter().flatten().flatten() {
+    for src in fs::read_dir(store.layout().sources_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let src_dir = src.path();
         let mut bad_frames: HashSet<PathBuf> = HashSet::new();
-        for v in fs::read_dir(src_dir.join("frames")).into_iter().flatten().flatten() {
+        for v in fs::read_dir(Layout::frames_root(&src_dir))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             for f in fs::read_dir(v.path()).into_iter().flatten().flatten() {
                 let p = f.path();
                 rep.frames_checked += 1;
@@ -448,7 +480,11 @@ pub fn verify(store: &Store, repair: bool) -> VerifyReport {
                 }
             }
         }
-        for c in fs::read_dir(src_dir.join("clips")).into_iter().flatten().flatten() {
+        for c in fs::read_dir(Layout::clips_root(&src_dir))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             rep.clips_checked += 1;
             let dir = c.path();
             if let Some(problem) = check_clip(&dir, &src_dir, &bad_frames) {
@@ -479,10 +515,10 @@ pub fn verify(store: &Store, repair: bool) -> VerifyReport {
     }
     // URL records: readable and well-formed (one whose source was evicted is not damage; the
     // sweep removes it).
-    for e in fs::read_dir(store.root().join("urls")).into_iter().flatten().flatten() {
+    for e in fs::read_dir(store.layout().urls_dir()).into_iter().flatten().flatten() {
         rep.url_records_checked += 1;
         let p = e.path();
-        if !read_record(&p).is_some_and(|r| is_key(&r.key)) {
+        if !read_record(&p).is_some_and(|r| SourceKey::parse(&r.key).is_some()) {
             rep.damaged.push(format!("{}: unreadable URL record", p.display()));
             if repair && fs::remove_file(&p).is_ok() {
                 rep.repaired += 1;
@@ -497,9 +533,9 @@ pub fn verify(store: &Store, repair: bool) -> VerifyReport {
 }
 
 fn check_clip(dir: &Path, src_dir: &Path, bad: &HashSet<PathBuf>) -> Option<String> {
-    let rec: ClipRecord = match fs::read(dir.join(".complete"))
+    let rec = match fs::read(Layout::complete_record(dir))
         .ok()
-        .and_then(|t| serde_json::from_slice(&t).ok())
+        .and_then(|t| ClipRecord::from_json(&t))
     {
         Some(r) => r,
         None => return Some("missing or unreadable .complete record".into()),
@@ -507,12 +543,14 @@ fn check_clip(dir: &Path, src_dir: &Path, bad: &HashSet<PathBuf>) -> Option<Stri
     if rec.pts.len() as u64 != rec.frames {
         return Some("record lists the wrong number of frames".into());
     }
+    let Some(variant) = VariantKey::parse(&rec.variant) else {
+        return Some("record names no valid variant".into());
+    };
     for (k, pts) in rec.pts.iter().enumerate() {
-        let f = dir.join(crate::frame_file_name(k as u64, &rec.ext));
-        let obj = src_dir
-            .join("frames")
-            .join(&rec.variant)
-            .join(format!("{pts}.{}", rec.ext));
+        let f = dir.join(layout::frame_file_name(k as u64, &rec.ext));
+        let obj = Layout::frames_root(src_dir)
+            .join(variant.as_str())
+            .join(layout::stored_frame_name(*pts, &rec.ext));
         let (Ok(fm), om) = (fs::metadata(&f), fs::metadata(&obj)) else {
             return Some(format!("frame {} is missing", k + 1));
         };
@@ -532,21 +570,26 @@ fn check_clip(dir: &Path, src_dir: &Path, bad: &HashSet<PathBuf>) -> Option<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SourceKey;
+    use crate::store::{ClipKey, FrameKey};
 
     fn key(c: char) -> SourceKey {
-        SourceKey(std::iter::repeat_n(c, 64).collect())
+        SourceKey::parse(&std::iter::repeat_n(c, 64).collect::<String>()).unwrap()
     }
 
     /// A source with `kb` KiB of frames, last used `age` ago.
     fn add_source(store: &Store, k: &SourceKey, kb: usize, age: Duration) {
         drop(store.lock_source(k).unwrap());
-        let obj = store.frame_path(k, "jpg-q95-r0", 0, "jpg");
+        let frame = FrameKey {
+            source: k.clone(),
+            variant: VariantKey::parse("jpg-q95-r0").unwrap(),
+            pts: 0,
+        };
+        let obj = store.frame_path(&frame, "jpg");
         let mut bytes = vec![0xFFu8, 0xD8];
         bytes.resize(kb * 1024 - 2, 7);
         bytes.extend_from_slice(&[0xFF, 0xD9]);
         store.put_frame(&obj, &bytes).unwrap();
-        let used = store.root().join("src").join(&k.0).join("used");
+        let used = Layout::used_marker(&store.layout().source_dir(k));
         File::options()
             .write(true)
             .open(used)
@@ -556,7 +599,7 @@ mod tests {
     }
 
     fn present(store: &Store, k: &SourceKey) -> bool {
-        store.root().join("src").join(&k.0).exists()
+        store.layout().source_dir(k).exists()
     }
 
     #[test]
@@ -567,7 +610,7 @@ mod tests {
         add_source(&store, &a, 64, Duration::from_secs(300));
         add_source(&store, &b, 64, Duration::from_secs(200));
         add_source(&store, &c, 64, Duration::from_secs(100));
-        let one = tree_usage(&store.root().join("src").join(&c.0), &mut HashSet::new());
+        let one = tree_usage(&store.layout().source_dir(&c), &mut HashSet::new());
         let r = gc(
             &store,
             GcOptions {
@@ -612,9 +655,14 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let k = key('d');
         add_source(&store, &k, 64, Duration::ZERO);
-        let obj = store.frame_path(&k, "jpg-q95-r0", 0, "jpg");
+        let frame = FrameKey {
+            source: k.clone(),
+            variant: VariantKey::parse("jpg-q95-r0").unwrap(),
+            pts: 0,
+        };
+        let obj = store.frame_path(&frame, "jpg");
         let before = stats(&store).bytes;
-        let clip = store.clip_dir(&k, "x");
+        let clip = store.clip_dir(&k, &ClipKey::of_description("x"));
         fs::create_dir_all(&clip).unwrap();
         for i in 0..5 {
             fs::hard_link(&obj, clip.join(format!("frame_{i:05}.jpg"))).unwrap();
@@ -630,7 +678,7 @@ mod tests {
     fn stale_temporaries_of_dead_processes_are_swept() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let dead = store.root().join("tmp").join("999999999-0-frame");
+        let dead = store.layout().tmp_dir().join("999999999-0-frame");
         fs::write(&dead, b"half").unwrap();
         let mine = store.temp_path("frame");
         fs::write(&mine, b"in use").unwrap();
@@ -646,7 +694,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         // A finished download: adopted into its source folder and recorded.
         let bytes = b"not really a video".to_vec();
-        let key = SourceKey(blake3::hash(&bytes).to_hex().to_string());
+        let key = SourceKey::of_hash(&blake3::hash(&bytes));
         let url = "https://example.com/a.mp4";
         let part = store.part_path(&url_id(url));
         fs::write(&part, &bytes).unwrap();
@@ -657,7 +705,7 @@ mod tests {
         };
         store.save_partial(&url_id(url), &info).unwrap();
         let got = store.adopt_download(url, &part, &key, "mp4").unwrap();
-        assert_eq!(got.path, store.root().join("src").join(&key.0).join("remote.mp4"));
+        assert_eq!(got.path, store.layout().source_dir(&key).join("remote.mp4"));
         assert!(!part.exists() && store.load_partial(&url_id(url)).is_none());
         assert_eq!(store.source_key(&got.path).unwrap(), key, "the memo knows the key");
         drop(got);
@@ -711,7 +759,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let k = key('f');
         add_source(&store, &k, 64, Duration::from_secs(300));
-        let src_bytes = tree_usage(&store.root().join("src").join(&k.0), &mut HashSet::new());
+        let src_bytes = tree_usage(&store.layout().source_dir(&k), &mut HashSet::new());
         // Three partial downloads of 256 KiB, untouched for 3, 2 and 1 hours (under the day
         // after which the sweep drops them anyway); the oldest is being downloaded right now.
         let ids: Vec<String> = ["busy", "old", "new"]
@@ -782,23 +830,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let k = key('e');
-        let rec = ClipRecord {
-            frames: 0,
-            ext: "jpg".into(),
-            variant: "jpg-q95-r0".into(),
-            pts: vec![],
-        };
+        let rec = ClipRecord::new(0, "jpg", "jpg-q95-r0", vec![]);
+        let ck = ClipKey::of_description("ck");
         let first = store.temp_path("clip");
         fs::create_dir_all(&first).unwrap();
         fs::write(first.join("marker"), b"first").unwrap();
-        let dest = store.publish_clip(&first, &k, "ck", &rec).unwrap();
+        let dest = store.publish_clip(&first, &k, &ck, &rec).unwrap();
         let second = store.temp_path("clip");
         fs::create_dir_all(&second).unwrap();
         fs::write(second.join("marker"), b"second").unwrap();
-        assert_eq!(store.publish_clip(&second, &k, "ck", &rec).unwrap(), dest);
+        assert_eq!(store.publish_clip(&second, &k, &ck, &rec).unwrap(), dest);
         assert_eq!(fs::read(dest.join("marker")).unwrap(), b"first");
         assert!(!second.exists());
-        assert!(store.lookup_clip(&k, "ck").is_some());
+        assert!(store.lookup_clip(&k, &ck).is_some());
         // verify finds the empty clip consistent
         assert!(verify(&store, false).damaged.is_empty());
     }

@@ -19,9 +19,17 @@
 //! place); a clip folder is visible only with its `.complete` record (the folder is renamed into
 //! place whole); a source is evicted only while no process holds its lock. The store knows
 //! nothing of compositions: it stores bytes under keys the pipeline computes.
+//!
+//! Every name in the table is spelled once, in [`layout`]; the typed keys that name what is
+//! stored are in [`keys`]; the JSON records (`meta.json`, `.complete`) are versioned types of
+//! their own (`records`), never the serde of a result type, so renaming a result field cannot
+//! cost an existing store its hits.
 
 pub mod downloads;
 pub mod gc;
+pub mod keys;
+pub mod layout;
+mod records;
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -30,36 +38,15 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde::{Deserialize, Serialize};
-
-use crate::media::MediaInfo;
-
-/// Content hash of a source (64 hex digits of BLAKE3 over the file's bytes).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SourceKey(pub String);
-
-/// What the store remembers of a source so a whole-clip hit needs no FFmpeg.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SourceMeta {
-    pub info: MediaInfo,
-    /// Playable end in media seconds, exact: `[num, den]`.
-    pub end: [i128; 2],
-}
-
-/// The `.complete` record of a clip folder.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ClipRecord {
-    pub frames: u64,
-    pub ext: String,
-    pub variant: String,
-    /// Source frame (pts) shown by each output frame, for `cache verify`.
-    pub pts: Vec<i64>,
-}
+pub use keys::{ClipKey, FrameKey, SourceKey, VariantKey};
+pub use layout::frame_file_name;
+pub(crate) use layout::Layout;
+pub(crate) use records::{ClipRecord, StoredMeta};
 
 /// An open store.
 #[derive(Debug)]
 pub struct Store {
-    root: PathBuf,
+    layout: Layout,
     seq: AtomicU64,
 }
 
@@ -73,32 +60,44 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-impl Store {
-    /// The store folder framex uses when none is given: `FRAMEX_CACHE_DIR`, else
-    /// `$XDG_CACHE_HOME/framex`, else `~/.cache/framex`. `None` when the variable says `off`.
-    pub fn default_dir() -> Option<PathBuf> {
-        match std::env::var("FRAMEX_CACHE_DIR") {
-            Ok(v) if is_off(&v) => None,
-            Ok(v) if !v.trim().is_empty() => Some(PathBuf::from(v)),
-            _ => {
-                let base = std::env::var_os("XDG_CACHE_HOME")
-                    .map(PathBuf::from)
-                    .filter(|p| p.is_absolute())
-                    .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                    .unwrap_or_else(std::env::temp_dir);
-                Some(base.join("framex"))
-            }
+/// The store folder the `framex` command uses when none is given: `FRAMEX_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/framex`, else `~/.cache/framex`. `None` when the variable says `off`.
+/// The library never reads the environment on its own: this is the one, explicitly named
+/// entry point that does.
+pub fn default_dir() -> Option<PathBuf> {
+    match std::env::var("FRAMEX_CACHE_DIR") {
+        Ok(v) if is_off(&v) => None,
+        Ok(v) if !v.trim().is_empty() => Some(PathBuf::from(v)),
+        _ => {
+            let base = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .unwrap_or_else(std::env::temp_dir);
+            Some(base.join("framex"))
         }
     }
+}
 
+/// The store folder for a `--cache-dir`-style setting: `off` (see [`is_off`]) disables the
+/// store, a path names it, and no setting means [`default_dir`].
+pub fn resolve_dir(setting: Option<&str>) -> Option<PathBuf> {
+    match setting {
+        Some(v) if is_off(v) => None,
+        Some(v) => Some(PathBuf::from(v)),
+        None => default_dir(),
+    }
+}
+
+impl Store {
     /// Opens (creating if needed) the store under `dir`. Fails if it cannot be written.
     pub fn open(dir: &Path) -> io::Result<Store> {
-        let root = dir.join("framex-v1");
-        for sub in ["ids", "src", "locks", "tmp", "downloads", "urls"] {
+        let root = dir.join(layout::FORMAT_DIR);
+        for sub in layout::TOP_DIRS {
             fs::create_dir_all(root.join(sub))?;
         }
         let store = Store {
-            root: fs::canonicalize(&root)?,
+            layout: Layout::new(fs::canonicalize(&root)?),
             seq: AtomicU64::new(0),
         };
         // Prove it is writable now rather than failing mid-run.
@@ -108,43 +107,41 @@ impl Store {
         Ok(store)
     }
 
+    /// The store's folder (`<cache dir>/framex-v1`, canonical).
     pub fn root(&self) -> &Path {
-        &self.root
+        self.layout.root()
     }
 
-    fn src_dir(&self, key: &SourceKey) -> PathBuf {
-        self.root.join("src").join(&key.0)
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
     }
 
     /// A fresh path under `tmp/` named after this process (so stale ones can be swept).
-    pub fn temp_path(&self, tag: &str) -> PathBuf {
+    pub(crate) fn temp_path(&self, tag: &str) -> PathBuf {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        self.root.join("tmp").join(format!("{}-{n}-{tag}", std::process::id()))
+        self.layout.tmp_dir().join(format!("{}-{n}-{tag}", std::process::id()))
     }
 
     /// The content hash of the file at `path`, remembered per file identity (device, inode,
     /// size, mtime, ctime) so an unchanged file is hashed once; a copy or rename hashes to the
     /// same key.
-    pub fn source_key(&self, path: &Path) -> io::Result<SourceKey> {
+    pub(crate) fn source_key(&self, path: &Path) -> io::Result<SourceKey> {
         let id_path = self.identity_path(&fs::metadata(path)?);
-        if let Ok(s) = fs::read_to_string(&id_path) {
-            let s = s.trim();
-            if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Ok(SourceKey(s.to_string()));
-            }
+        if let Some(key) = fs::read_to_string(&id_path).ok().and_then(|s| SourceKey::parse(&s)) {
+            return Ok(key);
         }
         let mut hasher = blake3::Hasher::new();
         hasher.update_mmap(path)?;
-        let key = hasher.finalize().to_hex().to_string();
-        let _ = self.write_atomic(&id_path, key.as_bytes());
-        Ok(SourceKey(key))
+        let key = SourceKey::of_hash(&hasher.finalize());
+        let _ = self.write_atomic(&id_path, key.as_str().as_bytes());
+        Ok(key)
     }
 
     /// Remembers that the file at `path` (as it is now) hashes to `key`, e.g. after a download
     /// hashed it on the way in.
-    pub fn remember_key(&self, path: &Path, key: &SourceKey) {
+    pub(crate) fn remember_key(&self, path: &Path, key: &SourceKey) {
         if let Ok(m) = fs::metadata(path) {
-            let _ = self.write_atomic(&self.identity_path(&m), key.0.as_bytes());
+            let _ = self.write_atomic(&self.identity_path(&m), key.as_str().as_bytes());
         }
     }
 
@@ -160,23 +157,22 @@ impl Store {
             m.ctime(),
             m.ctime_nsec()
         );
-        self.root
-            .join("ids")
-            .join(hex(&blake3::hash(identity.as_bytes()).as_bytes()[..16]))
+        self.layout
+            .identity_memo(&hex(&blake3::hash(identity.as_bytes()).as_bytes()[..16]))
     }
 
     /// Takes a shared lock on a source for as long as the returned guard lives, and marks the
     /// source used now (the LRU clock).
-    pub fn lock_source(&self, key: &SourceKey) -> io::Result<SourceLock> {
+    pub(crate) fn lock_source(&self, key: &SourceKey) -> io::Result<SourceLock> {
         let file = File::options()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(self.root.join("locks").join(&key.0))?;
+            .open(self.layout.source_lock(key.as_str()))?;
         file.lock_shared()?;
-        let dir = self.src_dir(key);
+        let dir = self.layout.source_dir(key);
         fs::create_dir_all(&dir)?;
-        let used = dir.join("used");
+        let used = Layout::used_marker(&dir);
         match File::options().create(true).truncate(false).write(true).open(&used) {
             Ok(f) => {
                 let _ = f.set_modified(std::time::SystemTime::now());
@@ -186,45 +182,34 @@ impl Store {
         Ok(SourceLock { _file: file })
     }
 
-    pub fn load_meta(&self, key: &SourceKey) -> Option<SourceMeta> {
-        let text = fs::read(self.src_dir(key).join("meta.json")).ok()?;
-        serde_json::from_slice(&text).ok()
+    /// What the store remembers of a source; `None` when never probed, unreadable, or written
+    /// by a newer store format.
+    pub(crate) fn load_meta(&self, key: &SourceKey) -> Option<StoredMeta> {
+        StoredMeta::from_json(&fs::read(self.layout.meta_record(key)).ok()?)
     }
 
-    pub fn save_meta(&self, key: &SourceKey, meta: &SourceMeta) -> io::Result<()> {
-        let text = serde_json::to_vec(meta).map_err(io::Error::other)?;
-        self.write_atomic(&self.src_dir(key).join("meta.json"), &text)
+    pub(crate) fn save_meta(&self, key: &SourceKey, meta: &StoredMeta) -> io::Result<()> {
+        self.write_atomic(&self.layout.meta_record(key), &meta.to_json())
     }
 
-    fn frames_dir(&self, key: &SourceKey, variant: &str) -> PathBuf {
-        self.src_dir(key).join("frames").join(variant)
+    /// Where the encoded frame `frame` lives.
+    pub(crate) fn frame_path(&self, frame: &FrameKey, ext: &str) -> PathBuf {
+        self.layout.frame_object(frame, ext)
     }
 
-    /// Where the encoded source frame `pts` of `variant` lives.
-    pub fn frame_path(&self, key: &SourceKey, variant: &str, pts: i64, ext: &str) -> PathBuf {
-        self.frames_dir(key, variant).join(format!("{pts}.{ext}"))
-    }
-
-    /// The stored frames of one variant (one directory read, not a stat per frame).
-    pub fn existing_frames(&self, key: &SourceKey, variant: &str, ext: &str) -> HashSet<i64> {
-        let mut set = HashSet::new();
-        let Ok(rd) = fs::read_dir(self.frames_dir(key, variant)) else {
-            return set;
+    /// The stored frames (pts) of one variant: one directory read, not a stat per frame.
+    pub(crate) fn existing_frames(&self, key: &SourceKey, variant: &VariantKey, ext: &str) -> HashSet<i64> {
+        let Ok(rd) = fs::read_dir(self.layout.frames_dir(key, variant)) else {
+            return HashSet::new();
         };
-        let suffix = format!(".{ext}");
-        for e in rd.flatten() {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            if let Some(n) = name.strip_suffix(&suffix).and_then(|s| s.parse::<i64>().ok()) {
-                set.insert(n);
-            }
-        }
-        set
+        rd.flatten()
+            .filter_map(|e| layout::parse_stored_frame_name(&e.file_name().to_string_lossy(), ext))
+            .collect()
     }
 
     /// Stores an encoded frame: written under `tmp/`, renamed into place (an identical frame
     /// written concurrently by another process is simply replaced).
-    pub fn put_frame(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    pub(crate) fn put_frame(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir)?;
         }
@@ -244,15 +229,14 @@ impl Store {
     }
 
     /// The folder of a complete clip, if stored.
-    pub fn clip_dir(&self, key: &SourceKey, clip_key: &str) -> PathBuf {
-        self.src_dir(key).join("clips").join(clip_key)
+    pub(crate) fn clip_dir(&self, key: &SourceKey, clip: &ClipKey) -> PathBuf {
+        self.layout.clip_dir(key, clip)
     }
 
     /// A complete clip's record; touches it (clip folders used in the last hour are kept).
-    pub fn lookup_clip(&self, key: &SourceKey, clip_key: &str) -> Option<ClipRecord> {
-        let path = self.clip_dir(key, clip_key).join(".complete");
-        let text = fs::read(&path).ok()?;
-        let rec: ClipRecord = serde_json::from_slice(&text).ok()?;
+    pub(crate) fn lookup_clip(&self, key: &SourceKey, clip: &ClipKey) -> Option<ClipRecord> {
+        let path = Layout::complete_record(&self.clip_dir(key, clip));
+        let rec = ClipRecord::from_json(&fs::read(&path).ok()?)?;
         if let Ok(f) = File::options().write(true).open(&path) {
             let _ = f.set_modified(std::time::SystemTime::now());
         }
@@ -261,28 +245,28 @@ impl Store {
 
     /// Publishes a filled staging folder as a complete clip. If another process published the
     /// same clip first, its folder wins and ours is removed.
-    pub fn publish_clip(
+    pub(crate) fn publish_clip(
         &self,
         staging: &Path,
         key: &SourceKey,
-        clip_key: &str,
+        clip: &ClipKey,
         rec: &ClipRecord,
     ) -> io::Result<PathBuf> {
-        let text = serde_json::to_vec(rec).map_err(io::Error::other)?;
-        self.write_atomic(&staging.join(".complete"), &text)?;
-        let dest = self.clip_dir(key, clip_key);
+        self.write_atomic(&Layout::complete_record(staging), &rec.to_json())?;
+        let dest = self.clip_dir(key, clip);
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent)?;
         }
+        let complete = |d: &Path| Layout::complete_record(d).exists();
         match fs::rename(staging, &dest) {
             Ok(()) => Ok(dest),
-            Err(_) if dest.join(".complete").exists() => {
+            Err(_) if complete(&dest) => {
                 let _ = fs::remove_dir_all(staging);
                 Ok(dest)
             }
             Err(e) => {
                 // A folder without its record is debris from a crash: replace it once.
-                if dest.exists() && !dest.join(".complete").exists() {
+                if dest.exists() && !complete(&dest) {
                     let trash = self.temp_path("stale-clip");
                     if fs::rename(&dest, &trash).is_ok() {
                         let _ = fs::remove_dir_all(&trash);

@@ -1,0 +1,260 @@
+//! The store's JSON records, as versioned types of their own.
+//!
+//! `meta.json` and `.complete` outlive the framex that wrote them (a store is shared by every
+//! framex version on a machine, and later by a fleet). So they are not the serde of any type
+//! the library hands out: [`StoredMeta`] converts from and to [`MediaInfo`] explicitly, and
+//! a result field can be renamed without every existing store losing its hits. A record
+//! without a `version` is version 1 (what framex wrote before the field existed); a record of
+//! a newer version than this framex knows is treated as absent (re-probed, re-extracted).
+
+use serde::{Deserialize, Serialize};
+
+use crate::media::colour::Hdr;
+use crate::media::source::ColorInfo;
+use crate::media::MediaInfo;
+use crate::time::Rational;
+
+/// The record format this framex writes (and the newest it reads).
+const VERSION: u32 = 1;
+
+fn version_1() -> u32 {
+    1
+}
+
+/// `src/<key>/meta.json`: what the store remembers of a source, so a whole-clip hit needs no
+/// FFmpeg.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct StoredMeta {
+    #[serde(default = "version_1")]
+    version: u32,
+    info: StoredInfo,
+    /// Playable end in media seconds, exact: `[num, den]`.
+    end: [i128; 2],
+}
+
+/// The probe metadata as stored (version 1 spells every field as the probe JSON did then).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredInfo {
+    codec: String,
+    width: u32,
+    height: u32,
+    display_width: u32,
+    display_height: u32,
+    rotation: u32,
+    pixel_format: String,
+    alpha: bool,
+    color: StoredColor,
+    #[serde(default)]
+    hdr: Option<StoredHdr>,
+    #[serde(default)]
+    wide_gamut: bool,
+    avg_frame_rate: String,
+    real_frame_rate: String,
+    vfr: bool,
+    duration: f64,
+    playable_duration: f64,
+    stream_start: f64,
+    frame_count: u64,
+    keyframe_count: u64,
+    time_base: String,
+    has_audio: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct StoredColor {
+    matrix: String,
+    range: String,
+    primaries: String,
+    transfer: String,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum StoredHdr {
+    Pq,
+    Hlg,
+}
+
+impl StoredMeta {
+    pub fn new(info: &MediaInfo, end: Rational) -> StoredMeta {
+        let MediaInfo {
+            codec,
+            width,
+            height,
+            display_width,
+            display_height,
+            rotation,
+            pixel_format,
+            alpha,
+            color,
+            hdr,
+            wide_gamut,
+            avg_frame_rate,
+            real_frame_rate,
+            vfr,
+            duration,
+            playable_duration,
+            stream_start,
+            frame_count,
+            keyframe_count,
+            time_base,
+            has_audio,
+        } = info.clone();
+        StoredMeta {
+            version: VERSION,
+            info: StoredInfo {
+                codec,
+                width,
+                height,
+                display_width,
+                display_height,
+                rotation,
+                pixel_format,
+                alpha,
+                color: StoredColor {
+                    matrix: color.matrix,
+                    range: color.range,
+                    primaries: color.primaries,
+                    transfer: color.transfer,
+                },
+                hdr: hdr.map(|h| match h {
+                    Hdr::Pq => StoredHdr::Pq,
+                    Hdr::Hlg => StoredHdr::Hlg,
+                }),
+                wide_gamut,
+                avg_frame_rate,
+                real_frame_rate,
+                vfr,
+                duration,
+                playable_duration,
+                stream_start,
+                frame_count,
+                keyframe_count,
+                time_base,
+                has_audio,
+            },
+            end: [end.num(), end.den()],
+        }
+    }
+
+    /// The metadata as the library hands it out.
+    pub fn info(&self) -> MediaInfo {
+        let i = self.info.clone();
+        MediaInfo {
+            codec: i.codec,
+            width: i.width,
+            height: i.height,
+            display_width: i.display_width,
+            display_height: i.display_height,
+            rotation: i.rotation,
+            pixel_format: i.pixel_format,
+            alpha: i.alpha,
+            color: ColorInfo {
+                matrix: i.color.matrix,
+                range: i.color.range,
+                primaries: i.color.primaries,
+                transfer: i.color.transfer,
+            },
+            hdr: i.hdr.map(|h| match h {
+                StoredHdr::Pq => Hdr::Pq,
+                StoredHdr::Hlg => Hdr::Hlg,
+            }),
+            wide_gamut: i.wide_gamut,
+            avg_frame_rate: i.avg_frame_rate,
+            real_frame_rate: i.real_frame_rate,
+            vfr: i.vfr,
+            duration: i.duration,
+            playable_duration: i.playable_duration,
+            stream_start: i.stream_start,
+            frame_count: i.frame_count,
+            keyframe_count: i.keyframe_count,
+            time_base: i.time_base,
+            has_audio: i.has_audio,
+        }
+    }
+
+    /// The source's playable end in media seconds.
+    pub fn end(&self) -> Rational {
+        Rational::new(self.end[0], self.end[1].max(1))
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Option<StoredMeta> {
+        serde_json::from_slice::<StoredMeta>(bytes)
+            .ok()
+            .filter(|m| m.version <= VERSION)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a stored record serialises")
+    }
+}
+
+/// The `.complete` record of a clip folder.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct ClipRecord {
+    #[serde(default = "version_1")]
+    pub version: u32,
+    pub frames: u64,
+    pub ext: String,
+    pub variant: String,
+    /// Source frame (pts) shown by each output frame, for `cache verify`.
+    pub pts: Vec<i64>,
+}
+
+impl ClipRecord {
+    pub fn new(frames: u64, ext: &str, variant: &str, pts: Vec<i64>) -> ClipRecord {
+        ClipRecord {
+            version: VERSION,
+            frames,
+            ext: ext.to_string(),
+            variant: variant.to_string(),
+            pts,
+        }
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Option<ClipRecord> {
+        serde_json::from_slice::<ClipRecord>(bytes)
+            .ok()
+            .filter(|r| r.version <= VERSION)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a stored record serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `meta.json` exactly as framex wrote it before records were versioned (commit
+    /// 3e00e5a, `SourceMeta { info: MediaInfo, end }`): it must still load, or every existing
+    /// store would lose its whole-clip hits.
+    const V1_UNVERSIONED: &str = r#"{"info":{"codec":"h264","width":320,"height":240,"displayWidth":240,"displayHeight":320,"rotation":90,"pixelFormat":"yuv420p","alpha":false,"color":{"matrix":"unknown","range":"tv","primaries":"unknown","transfer":"unknown"},"hdr":null,"wideGamut":false,"avgFrameRate":"30/1","realFrameRate":"30/1","vfr":false,"duration":2.0,"playableDuration":2.0,"streamStart":0.0,"frameCount":60,"keyframeCount":1,"timeBase":"1/15360","hasAudio":false},"end":[2,1]}"#;
+
+    #[test]
+    fn an_unversioned_meta_record_still_loads() {
+        let m = StoredMeta::from_json(V1_UNVERSIONED.as_bytes()).expect("v1 record loads");
+        let info = m.info();
+        assert_eq!((info.width, info.display_width, info.rotation), (320, 240, 90));
+        assert_eq!(info.frame_count, 60);
+        assert_eq!(m.end(), Rational::from_int(2));
+        // Written back, it is the same record plus its version.
+        let again = StoredMeta::new(&info, m.end());
+        let a: serde_json::Value = serde_json::from_slice(&again.to_json()).unwrap();
+        let mut b: serde_json::Value = serde_json::from_str(V1_UNVERSIONED).unwrap();
+        b["version"] = 1.into();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_newer_record_is_treated_as_absent() {
+        let newer = V1_UNVERSIONED.replacen('{', r#"{"version":2,"#, 1);
+        assert!(StoredMeta::from_json(newer.as_bytes()).is_none());
+        let clip = r#"{"frames":2,"ext":"jpg","variant":"jpg-q95-r0","pts":[0,512]}"#;
+        assert_eq!(ClipRecord::from_json(clip.as_bytes()).unwrap().frames, 2);
+        let clip2 = clip.replacen('{', r#"{"version":9,"#, 1);
+        assert!(ClipRecord::from_json(clip2.as_bytes()).is_none());
+    }
+}
