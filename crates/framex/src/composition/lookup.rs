@@ -415,4 +415,28 @@ mod tests {
         assert_eq!(clip.frame_at(r("2.5")), Some(12));
         assert_eq!(w.media_time(12), r("0.6"));
     }
+
+    #[test]
+    fn a_lookup_rebuilt_from_json_answers_exactly_as_the_original() {
+        // 29.97 fps, rate 1.5, a loop: times whose float spelling is inexact.
+        let mut clip = ClipSpec::new("a", "a.mp4");
+        clip.start = r("0.1");
+        clip.end = Some(r("7.3"));
+        clip.media_start = r("0.35");
+        clip.playback_rate = r("1.5");
+        clip.looping = true;
+        let fps = Rational::new(30000, 1001);
+        let w = resolve_window(&clip, fps, None, r("2.002")).unwrap();
+        let timing = ClipTiming::from_window("a", &w);
+        let json = serde_json::to_string(&timing).unwrap();
+        assert!(json.contains(r#""fps":"20000/1001""#), "{json}");
+        let back: ClipTiming = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, timing);
+        let (a, b) = (FrameLookup::new(vec![timing]), FrameLookup::new(vec![back]));
+        for n in 0..=800 {
+            let t = Rational::new(n * 1001, 100_000);
+            assert_eq!(a.frame_at(t), b.frame_at(t), "t = {t}");
+        }
+        assert!(serde_json::from_str::<ClipTiming>(&json.replace("20000/1001", "20000/0")).is_err());
+    }
 }

@@ -230,3 +230,76 @@ pub struct InputError {
     pub location: String,
     pub message: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comp() -> Composition {
+        Composition::new(Rational::from_int(30), "/proj").unwrap()
+    }
+
+    #[test]
+    fn a_clip_id_that_would_leave_the_output_folder_is_refused() {
+        for id in ["../x", "/abs", "a/b", "a\\b", ".hidden", "..", "", "nul\0"] {
+            let e = comp().push_clip(ClipSpec::new(id, "a.mp4")).unwrap_err();
+            assert_eq!(e.location, "clips[0].id", "{id:?}");
+        }
+        let mut c = comp();
+        c.push_clip(ClipSpec::new("intro", "a.mp4")).unwrap();
+        let e = c.push_clip(ClipSpec::new("intro", "b.mp4")).unwrap_err();
+        assert_eq!(e.location, "clips[1].id");
+        assert!(e.message.contains("duplicate"), "{e}");
+        assert_eq!(c.clips().len(), 1);
+    }
+
+    #[test]
+    fn clip_times_and_rates_are_checked_as_the_manifest_checks_them() {
+        let with = |f: &dyn Fn(&mut ClipSpec)| {
+            let mut clip = ClipSpec::new("a", "a.mp4");
+            f(&mut clip);
+            comp().push_clip(clip).map_err(|e| e.location)
+        };
+        assert_eq!(with(&|c| c.end = Some(Rational::ZERO)), Err("clips[0].end".into()));
+        assert_eq!(with(&|c| c.media_start = Rational::from_int(-1)), Err("clips[0].mediaStart".into()));
+        assert_eq!(with(&|c| c.playback_rate = Rational::new(1, 20)), Err("clips[0].playbackRate".into()));
+        assert_eq!(with(&|c| c.playback_rate = Rational::from_int(6)), Err("clips[0].playbackRate".into()));
+        assert_eq!(with(&|c| c.src = " ".into()), Err("clips[0].src".into()));
+        assert_eq!(with(&|c| c.start = Rational::from_int(-2)), Ok(()));
+    }
+
+    #[test]
+    fn the_frame_rate_is_checked() {
+        assert!(Composition::new(Rational::ZERO, ".").is_err());
+        assert!(Composition::new(Rational::from_int(1001), ".").is_err());
+        let mut c = comp();
+        assert!(c.set_fps(Rational::from_int(-30)).is_err());
+        assert_eq!(c.fps(), Rational::from_int(30));
+        c.set_fps(Rational::new(30000, 1001)).unwrap();
+        assert_eq!(c.fps(), Rational::new(30000, 1001));
+    }
+
+    #[test]
+    fn a_manifest_value_reads_like_its_text() {
+        let text = r#"{"fps": "30000/1001", "videos": [{"id": "a", "src": "a.mp4", "end": 2.5}]}"#;
+        let value: serde_json::Value = serde_json::from_str(text).unwrap();
+        let from_value = Composition::from_manifest_value(&value, "comp", std::path::Path::new("/p")).unwrap();
+        let from_text = manifest::parse_manifest(text, "comp", std::path::Path::new("/p")).unwrap();
+        assert_eq!(from_value.fps(), from_text.fps());
+        assert_eq!(from_value.clips(), from_text.clips());
+        let bad: serde_json::Value = serde_json::from_str(r#"{"videos": [{"id": "../a", "src": "a.mp4"}]}"#).unwrap();
+        let e = Composition::from_manifest_value(&bad, "comp", std::path::Path::new("/p")).unwrap_err();
+        assert_eq!(e.location, "comp: videos[0].id");
+    }
+
+    #[test]
+    fn the_reader_follows_the_extension() {
+        let dir = tempfile::tempdir().unwrap();
+        let html = dir.path().join("index.HTML");
+        std::fs::write(&html, r#"<video id="v" src="a.mp4"></video>"#).unwrap();
+        assert_eq!(read_composition(&html).unwrap().clips()[0].id, "v");
+        let json = dir.path().join("comp.json");
+        std::fs::write(&json, r#"{"videos": [{"id": "j", "src": "a.mp4"}]}"#).unwrap();
+        assert_eq!(read_composition(&json).unwrap().clips()[0].id, "j");
+    }
+}

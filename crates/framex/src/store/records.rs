@@ -229,15 +229,15 @@ mod tests {
     use super::*;
 
     /// A `meta.json` exactly as framex wrote it before records were versioned (commit
-    /// 3e00e5a, `SourceMeta { info: MediaInfo, end }`): it must still load, or every existing
-    /// store would lose its whole-clip hits.
-    const V1_UNVERSIONED: &str = r#"{"info":{"codec":"h264","width":320,"height":240,"displayWidth":240,"displayHeight":320,"rotation":90,"pixelFormat":"yuv420p","alpha":false,"color":{"matrix":"unknown","range":"tv","primaries":"unknown","transfer":"unknown"},"hdr":null,"wideGamut":false,"avgFrameRate":"30/1","realFrameRate":"30/1","vfr":false,"duration":2.0,"playableDuration":2.0,"streamStart":0.0,"frameCount":60,"keyframeCount":1,"timeBase":"1/15360","hasAudio":false},"end":[2,1]}"#;
+    /// 3e00e5a, `SourceMeta { info: MediaInfo, end }`, for a 2 s 320×240 clip tagged
+    /// `rotate=90`): it must still load, or every existing store would lose its whole-clip hits.
+    const V1_UNVERSIONED: &str = r#"{"info":{"codec":"h264","width":320,"height":240,"displayWidth":240,"displayHeight":320,"rotation":270,"pixelFormat":"yuv420p","alpha":false,"color":{"matrix":"unknown","range":"unknown","primaries":"unknown","transfer":"unknown"},"hdr":null,"wideGamut":false,"avgFrameRate":"30/1","realFrameRate":"30/1","vfr":false,"duration":2.0,"playableDuration":2.0,"streamStart":0.0,"frameCount":60,"keyframeCount":1,"timeBase":"1/15360","hasAudio":false},"end":[2,1]}"#;
 
     #[test]
     fn an_unversioned_meta_record_still_loads() {
         let m = StoredMeta::from_json(V1_UNVERSIONED.as_bytes()).expect("v1 record loads");
         let info = m.info();
-        assert_eq!((info.width, info.display_width, info.rotation), (320, 240, 90));
+        assert_eq!((info.width, info.display_width, info.rotation), (320, 240, 270));
         assert_eq!(info.frame_count, 60);
         assert_eq!(m.end(), Rational::from_int(2));
         // Written back, it is the same record plus its version.
