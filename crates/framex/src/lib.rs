@@ -4,14 +4,27 @@
 //! The engine is a library; the `framex` command is a thin layer over it.
 //!
 //! ```no_run
-//! let comp = framex::read_composition(std::path::Path::new("comp.json")).unwrap();
-//! let mut opts = framex::ExtractOptions::default();
-//! opts.out_dir = Some("out".into());
+//! use framex::{ClipSpec, Composition, ExtractOptions, Rational};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // From a file (HTML or JSON by extension) …
+//! let comp = framex::read_composition(std::path::Path::new("comp.json"))?;
+//! // … or built in memory: the type checks ids (one safe folder name, unique), times and rates.
+//! let mut comp = Composition::new(Rational::from_int(30), "/path/to/project")?;
+//! let mut clip = ClipSpec::new("intro", "media/intro.mp4");
+//! clip.end = Some(Rational::from_int(4));
+//! comp.push_clip(clip)?;
+//!
+//! let mut opts = ExtractOptions::default();
+//! opts.out_dir = Some("frames".into());
 //! opts.cache_dir = framex::cache::default_dir(); // FRAMEX_CACHE_DIR, else ~/.cache/framex
 //! let result = framex::extract(&comp, &opts);
 //! for clip in &result.clips {
 //!     println!("{}: {} frames in {}", clip.id, clip.frames, clip.dir.display());
 //! }
+//! let lookup = result.lookup(); // which frame file each clip shows at a composition time
+//! # let _ = lookup;
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! # The API
