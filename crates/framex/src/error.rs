@@ -62,7 +62,7 @@ impl fmt::Display for ErrorKind {
 /// Why something a clip needs could not be done: the kind decided where the failure happened,
 /// and a message that names the thing (a URL, a path, a field) and, where there is one, the fix.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Failure {
+pub struct Failure {
     pub kind: ErrorKind,
     pub message: String,
 }

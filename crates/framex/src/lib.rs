@@ -89,6 +89,7 @@ pub mod cache {
 pub mod fuzzing {
     pub use crate::composition::window::resolve_window;
     pub use crate::encode::{ImageEncoder, Variant};
+    pub use crate::error::Failure;
     pub use crate::media::colour::{ColourFilters, Transform};
     pub use crate::media::convert::{Converter, Target};
     pub use crate::media::decode::{decode_frames, decode_frames_parallel, parallel_gops, share, Delivery};

@@ -261,9 +261,18 @@ mod tests {
             comp().push_clip(clip).map_err(|e| e.location)
         };
         assert_eq!(with(&|c| c.end = Some(Rational::ZERO)), Err("clips[0].end".into()));
-        assert_eq!(with(&|c| c.media_start = Rational::from_int(-1)), Err("clips[0].mediaStart".into()));
-        assert_eq!(with(&|c| c.playback_rate = Rational::new(1, 20)), Err("clips[0].playbackRate".into()));
-        assert_eq!(with(&|c| c.playback_rate = Rational::from_int(6)), Err("clips[0].playbackRate".into()));
+        assert_eq!(
+            with(&|c| c.media_start = Rational::from_int(-1)),
+            Err("clips[0].mediaStart".into())
+        );
+        assert_eq!(
+            with(&|c| c.playback_rate = Rational::new(1, 20)),
+            Err("clips[0].playbackRate".into())
+        );
+        assert_eq!(
+            with(&|c| c.playback_rate = Rational::from_int(6)),
+            Err("clips[0].playbackRate".into())
+        );
         assert_eq!(with(&|c| c.src = " ".into()), Err("clips[0].src".into()));
         assert_eq!(with(&|c| c.start = Rational::from_int(-2)), Ok(()));
     }

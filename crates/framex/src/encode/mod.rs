@@ -3,6 +3,7 @@
 //! An [`ImageEncoder`] belongs to one worker thread and is reused for every frame it encodes.
 //! It only turns pixels into bytes; where those bytes go is the pipeline's business.
 
+use crate::error::{ErrorKind, Failure};
 use crate::media::colour::Transform;
 use crate::media::convert::{Pixels, Target};
 
@@ -56,16 +57,17 @@ pub struct ImageEncoder {
 }
 
 impl ImageEncoder {
-    /// Encodes `px` as `variant`; the bytes stay valid until the next call.
-    pub fn encode(&mut self, px: &Pixels, variant: Variant) -> Result<&[u8], String> {
-        match variant.format {
+    /// Encodes `px` as `variant`; the bytes stay valid until the next call. A failure here is
+    /// framex's own (`internal`): the pixels were already converted for this encoder.
+    pub fn encode(&mut self, px: &Pixels, variant: Variant) -> Result<&[u8], Failure> {
+        let encoded = match variant.format {
             ImageFormat::Jpg => self.jpeg(px, variant.quality),
             ImageFormat::Png => {
                 self.buf.clear();
-                png_encode(px, &mut self.buf)?;
-                Ok(&self.buf)
+                png_encode(px, &mut self.buf).map(|_| &self.buf[..])
             }
-        }
+        };
+        encoded.map_err(|m| Failure::new(ErrorKind::Internal, m))
     }
 
     fn jpeg(&mut self, px: &Pixels, quality: u8) -> Result<&[u8], String> {

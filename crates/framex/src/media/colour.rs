@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::decode::share;
 use super::source::ColorInfo;
+use crate::error::{ErrorKind, Failure};
 
 /// The transfer function of an HDR source or render.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -170,7 +171,7 @@ impl ColourFilters {
         &'a mut self,
         frame: &'a ff::frame::Video,
         transform: Transform,
-    ) -> Result<&'a ff::frame::Video, String> {
+    ) -> Result<&'a ff::frame::Video, Failure> {
         if transform == Transform::None {
             return Ok(frame);
         }
@@ -194,7 +195,13 @@ impl ColourFilters {
             )
         };
         let key = (transform, w, h, format, tags);
-        let fail = |e: String| format!("colour transform {}: {e}", transform.name());
+        // The graph refusing a picture is the source's doing (an odd format or size).
+        let fail = |e: String| {
+            Failure::new(
+                ErrorKind::DecodeFailed,
+                format!("colour transform {}: {e}", transform.name()),
+            )
+        };
         if !self.graphs.contains_key(&key) {
             // A stream whose size or format keeps changing must not pile up graphs (each holds
             // frame-sized buffers): keep only the few in use.

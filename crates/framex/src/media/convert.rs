@@ -11,6 +11,8 @@
 use ff::ffi;
 use ffmpeg_next as ff;
 
+use crate::error::{ErrorKind, Failure};
+
 /// Pixels ready for an encoder, borrowed from a [`Converter`]'s buffers. Rows are tightly
 /// packed (stride = width · bytes per pixel).
 pub enum Pixels<'a> {
@@ -221,17 +223,16 @@ fn fit(v: &mut Vec<u8>, n: usize) {
 
 impl Converter {
     /// Converts `frame` for `target`, rotated clockwise by `rotation` degrees; read the result
-    /// with [`Converter::pixels`].
-    pub fn convert(&mut self, frame: &ff::frame::Video, target: Target, rotation: u32) -> Result<(), String> {
-        match target {
-            Target::Jpeg => {
-                if !self.yuv420_fast(frame) {
-                    self.packed(frame, false)?
-                }
-            }
-            Target::Rgb => self.packed(frame, false)?,
-            Target::Rgba => self.packed(frame, true)?,
-        }
+    /// with [`Converter::pixels`]. A picture that cannot be converted fails its clips as
+    /// `decode_failed` (the source delivered something unusable).
+    pub fn convert(&mut self, frame: &ff::frame::Video, target: Target, rotation: u32) -> Result<(), Failure> {
+        let converted = match target {
+            // The fast path converts in place when it applies, else the general one does.
+            Target::Jpeg if self.yuv420_fast(frame) => Ok(()),
+            Target::Jpeg | Target::Rgb => self.packed(frame, false),
+            Target::Rgba => self.packed(frame, true),
+        };
+        converted.map_err(|m| Failure::new(ErrorKind::DecodeFailed, m))?;
         self.rotate(rotation);
         Ok(())
     }

@@ -219,12 +219,12 @@ fn worker(rx: crossbeam_channel::Receiver<Job>, shared: &Shared<'_>) {
                 let picture = match filters.apply(&job.frame, wanted.0) {
                     Ok(p) => p,
                     Err(e) => {
-                        fail_all(ErrorKind::DecodeFailed, &e);
+                        fail_all(e.kind, &e.message);
                         continue;
                     }
                 };
                 if let Err(e) = converter.convert(picture, wanted.1, job.rotation) {
-                    fail_all(ErrorKind::DecodeFailed, &e);
+                    fail_all(e.kind, &e.message);
                     continue;
                 }
                 converted = Some(wanted);
@@ -234,7 +234,7 @@ fn worker(rx: crossbeam_channel::Receiver<Job>, shared: &Shared<'_>) {
             let bytes = match encoder.encode(&converter.pixels(), out.variant) {
                 Ok(b) => b,
                 Err(e) => {
-                    fail_all(ErrorKind::Internal, &e);
+                    fail_all(e.kind, &e.message);
                     continue;
                 }
             };
