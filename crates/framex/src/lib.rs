@@ -50,6 +50,7 @@ mod control;
 mod encode;
 mod error;
 mod media;
+mod par;
 mod remote;
 mod report;
 mod run;

@@ -913,37 +913,14 @@ pub fn fetch_all(
     jobs: usize,
     ctx: &FetchContext<'_>,
 ) -> Vec<Result<Fetched, Failure>> {
-    let results: Vec<Mutex<Option<Result<Fetched, Failure>>>> = urls.iter().map(|_| Mutex::new(None)).collect();
-    let next = AtomicU64::new(0);
-    std::thread::scope(|scope| {
-        let work = || loop {
-            let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-            let Some(url) = urls.get(i) else { break };
-            let dest = match (store, temp) {
-                (Some(s), _) => Destination::Store(s),
-                (None, Some(t)) => Destination::Temp(t),
-                (None, None) => {
-                    *results[i].lock().expect("fetch slot") = Some(Err(failed(url, "no folder to download into")));
-                    continue;
-                }
-            };
-            let r = fetch(url, dest, ctx);
-            *results[i].lock().expect("fetch slot") = Some(r);
+    crate::par::map(urls, jobs, |url| {
+        let dest = match (store, temp) {
+            (Some(s), _) => Destination::Store(s),
+            (None, Some(t)) => Destination::Temp(t),
+            (None, None) => return Err(failed(url, "no folder to download into")),
         };
-        for _ in 1..jobs.min(urls.len()) {
-            scope.spawn(work);
-        }
-        work();
-    });
-    results
-        .into_iter()
-        .zip(urls)
-        .map(|(m, url)| {
-            m.into_inner()
-                .expect("fetch slot")
-                .unwrap_or_else(|| Err(cancelled(url)))
-        })
-        .collect()
+        fetch(url, dest, ctx)
+    })
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod output;
@@ -467,41 +467,29 @@ impl<'a> Run<'a> {
             self.clips[i].plan = Some(PlannedClip { window, variant, info });
             hits.push((i, store.clip_dir(key, &ckey), rec.frames));
         }
-        let next = AtomicU64::new(0);
         let (states, out_dir, comp, counters) = (&self.clips, &self.out_dir, self.comp, &self.counters);
-        std::thread::scope(|scope| {
-            let work = || loop {
-                let h = next.fetch_add(1, Ordering::Relaxed) as usize;
-                let Some((i, dir, frames)) = hits.get(h) else { break };
-                let st = &states[*i];
-                let published = match out_dir {
-                    Some(out) => {
-                        let dest = out.join(&comp.clips()[*i].id);
-                        materialize(dir, &dest, *frames, st.ext, counters).map(|_| dest)
-                    }
-                    None => Ok(dir.clone()),
-                };
-                match published {
-                    Ok(d) => {
-                        let _ = st.dir.set(d);
-                        st.published.store(true, Ordering::Release);
-                        st.cached.store(true, Ordering::Relaxed);
-                    }
-                    Err(e) => st.fail(
-                        ErrorKind::OutputFailed,
-                        format!("cannot materialise clip {:?}: {e}", st.id),
-                    ),
+        // Without --out a hit is only a path: no threads for that.
+        let workers = if out_dir.is_some() { self.jobs } else { 1 };
+        crate::par::map(&hits, workers, |(i, dir, frames)| {
+            let st = &states[*i];
+            let published = match out_dir {
+                Some(out) => {
+                    let dest = out.join(&comp.clips()[*i].id);
+                    materialize(dir, &dest, *frames, st.ext, counters).map(|_| dest)
                 }
+                None => Ok(dir.clone()),
             };
-            let workers = if out_dir.is_some() {
-                self.jobs.min(hits.len())
-            } else {
-                0
-            };
-            for _ in 1..workers {
-                scope.spawn(work);
+            match published {
+                Ok(d) => {
+                    let _ = st.dir.set(d);
+                    st.published.store(true, Ordering::Release);
+                    st.cached.store(true, Ordering::Relaxed);
+                }
+                Err(e) => st.fail(
+                    ErrorKind::OutputFailed,
+                    format!("cannot materialise clip {:?}: {e}", st.id),
+                ),
             }
-            work();
         });
         for &(i, _, _) in &hits {
             if self.clips[i].failed() {
@@ -819,29 +807,10 @@ fn open_all(
     limit: Option<Duration>,
     tracer: &Tracer,
 ) -> Vec<Result<Source, MediaError>> {
-    let results: Vec<Mutex<Option<Result<Source, MediaError>>>> = paths.iter().map(|_| Mutex::new(None)).collect();
-    let next = AtomicU64::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.min(paths.len()).max(1) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                if i >= paths.len() {
-                    break;
-                }
-                let _span = tracer.span("probe", || format!("open {}", paths[i].display()));
-                let r = Source::open_with_limit(&paths[i], cancel.flag(), limit);
-                *results[i].lock().expect("probe slot") = Some(r);
-            });
-        }
-    });
-    results
-        .into_iter()
-        .map(|m| {
-            m.into_inner()
-                .expect("probe slot")
-                .unwrap_or(Err(MediaError::Cancelled))
-        })
-        .collect()
+    crate::par::map(paths, jobs, |path| {
+        let _span = tracer.span("probe", || format!("open {}", path.display()));
+        Source::open_with_limit(path, cancel.flag(), limit)
+    })
 }
 
 #[cfg(test)]
