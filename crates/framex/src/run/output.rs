@@ -178,6 +178,11 @@ fn linkat(src: &std::fs::File, dst: &std::fs::File, name: &str) -> std::io::Resu
     // SAFETY: both descriptors are open directories owned by the caller; `c` is NUL-terminated
     // and outlives the call.
     let r = unsafe { libc::linkat(src.as_raw_fd(), c.as_ptr(), dst.as_raw_fd(), c.as_ptr(), 0) };
+    os_result(r)
+}
+
+/// A libc call's `0` / `-1` as an `io::Result` (the error from `errno`).
+fn os_result(r: libc::c_int) -> std::io::Result<()> {
     if r == 0 {
         Ok(())
     } else {
@@ -233,9 +238,5 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
             libc::RENAME_EXCHANGE,
         )
     };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    os_result(r)
 }

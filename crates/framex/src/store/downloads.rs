@@ -107,11 +107,7 @@ impl Store {
     /// Takes the exclusive lock on URL `id`, waiting while another process downloads it.
     /// `None` when `cancel` is raised while waiting.
     pub(crate) fn lock_url(&self, id: &str, cancel: &AtomicBool) -> io::Result<Option<UrlLock>> {
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.url_lock_path(id))?;
+        let file = super::open_marker(&self.url_lock_path(id))?;
         loop {
             match file.try_lock() {
                 Ok(()) => return Ok(Some(UrlLock { _file: file })),

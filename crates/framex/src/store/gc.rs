@@ -201,11 +201,7 @@ fn partials(store: &Store) -> Vec<PartialUsage> {
 
 /// The URL lock of `id`, if no process holds it (that process is downloading the URL).
 fn try_lock_url(store: &Store, id: &str) -> Option<File> {
-    File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(store.url_lock_path(id))
+    super::open_marker(&store.url_lock_path(id))
         .ok()
         .filter(|f| f.try_lock().is_ok())
 }
@@ -254,12 +250,7 @@ fn sweep_temps(store: &Store) -> u64 {
 
 /// Evicts one source if nobody holds it; `None` if a run holds it (or it vanished).
 fn evict(store: &Store, key: &str) -> Option<()> {
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(store.layout().source_lock(key))
-        .ok()?;
+    let lock = super::open_marker(&store.layout().source_lock(key)).ok()?;
     lock.try_lock().ok()?;
     let trash = store.temp_path("evict");
     fs::rename(store.layout().sources_dir().join(key), &trash).ok()?;

@@ -56,6 +56,12 @@ pub struct SourceLock {
     _file: File,
 }
 
+/// Opens (creating, never truncating) a file that is only ever locked or touched: lock files
+/// and the LRU marker. Lock files are never deleted, so every process contends on one inode.
+pub(crate) fn open_marker(path: &Path) -> io::Result<File> {
+    File::options().create(true).truncate(false).write(true).open(path)
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -164,21 +170,12 @@ impl Store {
     /// Takes a shared lock on a source for as long as the returned guard lives, and marks the
     /// source used now (the LRU clock).
     pub(crate) fn lock_source(&self, key: &SourceKey) -> io::Result<SourceLock> {
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.layout.source_lock(key.as_str()))?;
+        let file = open_marker(&self.layout.source_lock(key.as_str()))?;
         file.lock_shared()?;
         let dir = self.layout.source_dir(key);
         fs::create_dir_all(&dir)?;
         let used = Layout::used_marker(&dir);
-        match File::options().create(true).truncate(false).write(true).open(&used) {
-            Ok(f) => {
-                let _ = f.set_modified(std::time::SystemTime::now());
-            }
-            Err(e) => return Err(e),
-        }
+        let _ = open_marker(&used)?.set_modified(std::time::SystemTime::now());
         Ok(SourceLock { _file: file })
     }
 
