@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::composition::lookup::{ClipTiming, FrameLookup};
 use crate::encode::ImageFormat;
+use crate::media::source::Phase;
 use crate::media::{MediaError, MediaInfo};
 
 /// The kinds of clip failure (SPEC §6).
@@ -56,6 +57,12 @@ impl From<&MediaError> for ErrorKind {
             MediaError::Missing(_) => ErrorKind::SourceMissing,
             MediaError::Invalid(_) => ErrorKind::InvalidMedia,
             MediaError::Decode(_) => ErrorKind::DecodeFailed,
+            MediaError::TimedOut {
+                phase: Phase::Probe(_), ..
+            } => ErrorKind::InvalidMedia,
+            MediaError::TimedOut {
+                phase: Phase::Decode, ..
+            } => ErrorKind::DecodeFailed,
             MediaError::Cancelled => ErrorKind::Cancelled,
         }
     }

@@ -24,8 +24,33 @@ pub enum MediaError {
     Invalid(String),
     #[error("decoding failed: {0}")]
     Decode(String),
+    /// The source used up its [`TimeLimit`] of `limit` during `phase`.
+    #[error("{}", timed_out_message(phase, *limit))]
+    TimedOut { phase: Phase, limit: Duration },
     #[error("cancelled")]
     Cancelled,
+}
+
+/// The step of reading a source that ran out of its [`TimeLimit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Opening and indexing the file at this path (the probe).
+    Probe(PathBuf),
+    /// Decoding the frames a run needs.
+    Decode,
+}
+
+/// Worded as the [`MediaError::Invalid`] and [`MediaError::Decode`] errors that a probe and a
+/// decode timeout are counted as, so a timeout reads like the other failures of its kind.
+fn timed_out_message(phase: &Phase, limit: Duration) -> String {
+    let what = super::limit::describe_limit(limit);
+    match phase {
+        Phase::Probe(path) => format!(
+            "not a playable video: {}: probing hit {what} and was stopped",
+            path.display()
+        ),
+        Phase::Decode => format!("decoding failed: decoding hit {what} and was stopped"),
+    }
 }
 
 /// Colour description of the stream, as FFmpeg names it.
@@ -111,10 +136,7 @@ impl Source {
         Source::open_with_limit(path, cancel, None)
     }
 
-    /// [`Source::open`] with a wall-time budget for probe + decode (see [`TimeLimit`]): a probe
-    /// that runs out of it fails as [`MediaError::Invalid`], a decode as [`MediaError::Decode`],
-    /// both saying the time limit was hit. The clock starts now, stops when the probe is done and
-    /// resumes with [`Source::resume_clock`] when decoding starts.
+    /// [`Source::open`] under a [`TimeLimit`] of `limit` for probe + decode (`None`: none).
     pub fn open_with_limit(
         path: &Path,
         cancel: Arc<AtomicBool>,
@@ -153,7 +175,7 @@ impl Source {
             if cancel.load(Ordering::Relaxed) {
                 MediaError::Cancelled
             } else if limit.expired() {
-                probe_timeout(path, &limit)
+                limit.timed_out(Phase::Probe(path.to_path_buf()))
             } else {
                 MediaError::Invalid(format!(
                     "{}: cannot read as a video file ({e}); playlists, manifests and image sequences are \
@@ -257,10 +279,7 @@ impl Source {
         };
         drop(params);
 
-        let packets = scan_packets(&mut input, stream_index, &cancel, &limit).map_err(|e| match e {
-            MediaError::Invalid(_) => probe_timeout(path, &limit),
-            e => e,
-        })?;
+        let packets = scan_packets(&mut input, stream_index, path, &cancel, &limit)?;
         let index = FrameIndex::build(&packets, time_base, container_start, nominal);
         if index.is_empty() {
             return Err(MediaError::Invalid(format!(
@@ -312,13 +331,12 @@ impl Source {
         self.cancel.load(Ordering::Relaxed)
     }
 
-    /// Restarts the source's time limit clock (stopped after the probe) with what is left of
-    /// its budget: call when decoding starts.
+    /// Resumes the source's [`TimeLimit`] clock, stopped after the probe: call when decoding starts.
     pub fn resume_clock(&self) {
         self.limit.start();
     }
 
-    /// Whether the source has used up its time limit.
+    /// Whether the source has used up its [`TimeLimit`].
     pub fn time_limit_hit(&self) -> bool {
         self.limit.expired()
     }
@@ -329,16 +347,8 @@ impl Source {
     }
 }
 
-fn probe_timeout(path: &Path, limit: &TimeLimit) -> MediaError {
-    MediaError::Invalid(format!(
-        "{}: probing hit {} and was stopped",
-        path.display(),
-        limit.describe()
-    ))
-}
-
 pub(crate) fn decode_timeout(limit: &TimeLimit) -> MediaError {
-    MediaError::Decode(format!("decoding hit {} and was stopped", limit.describe()))
+    limit.timed_out(Phase::Decode)
 }
 
 /// Clockwise rotation (0/90/180/270) that makes the picture upright, from the display matrix.
@@ -366,12 +376,11 @@ const SCAN_PROGRESS_BYTES: u64 = 1 << 20;
 /// Packets read that count as progress when the demuxer cannot tell where it is in the file.
 const SCAN_PROGRESS_PACKETS: u64 = 256;
 
-/// Forward progress of the packet scan through the file, for [`TimeLimit::progress`]: the limit
-/// bounds the time between steps, not the scan's total, so a huge file that keeps being read is
-/// never cut off. Progress is a new furthest position (capped at the file's size), at least
-/// [`SCAN_PROGRESS_BYTES`] beyond the last one, so a hostile file whose demuxer seeks back and
-/// forth (or claims positions past the end) gets at most size / 1 MiB restarts. Where no position
-/// is known (no byte context and none on the packets), every [`SCAN_PROGRESS_PACKETS`] packets.
+/// What counts as progress of the packet scan, for [`TimeLimit::progress`]: a new furthest
+/// position (capped at the file's size), at least [`SCAN_PROGRESS_BYTES`] beyond the last one, so
+/// a hostile file whose demuxer seeks back and forth (or claims positions past the end) gets at
+/// most size / 1 MiB restarts. Where no position is known (no byte context and none on the
+/// packets), every [`SCAN_PROGRESS_PACKETS`] packets.
 struct ScanProgress {
     /// Furthest position that restarted the clock. Starts at 0, not where the open left off: an
     /// mp4 with its index at the end leaves the open at the end of the file.
@@ -445,13 +454,12 @@ impl ScanProgress {
     }
 }
 
-/// Reads every packet of the video stream (others are discarded by the demuxer) in decode order.
-/// Every [`SCAN_PROGRESS_BYTES`] read further into the file restart the time limit (see
-/// [`ScanProgress`]), so it bounds the time the scan spends without reading on; the open before it
-/// (header + `find_stream_info`, a bounded read) runs under the plain budget.
+/// Reads every packet of the video stream (others are discarded by the demuxer) in decode order,
+/// under the source's [`TimeLimit`], restarted by [`ScanProgress`].
 fn scan_packets(
     input: &mut ff::format::context::Input,
     stream_index: usize,
+    path: &Path,
     cancel: &AtomicBool,
     limit: &TimeLimit,
 ) -> Result<Vec<PacketEntry>, MediaError> {
@@ -471,8 +479,7 @@ fn scan_packets(
         if cancel.load(Ordering::Relaxed) {
             return Err(MediaError::Cancelled);
         }
-        // The caller turns this into the "time limit" error with the path.
-        let timed_out = || MediaError::Invalid("time limit".into());
+        let timed_out = || limit.timed_out(Phase::Probe(path.to_path_buf()));
         if limit.expired() {
             return Err(timed_out());
         }
