@@ -171,11 +171,17 @@ impl Source {
         let mut options = ff::Dictionary::new();
         options.set("format_whitelist", CONTAINER_WHITELIST);
         options.set("protocol_whitelist", "file");
+        let interrupts = Interrupts {
+            cancel: &cancel,
+            limit: &limit,
+            phase: Phase::Probe(path.to_path_buf()),
+            stop: None,
+        };
         let mut input = ff::format::input_with_interrupt_and_dictionary(path, interrupt, options).map_err(|e| {
-            if cancel.load(Ordering::Relaxed) {
+            if interrupts.cancelled() {
                 MediaError::Cancelled
             } else if limit.expired() {
-                limit.timed_out(Phase::Probe(path.to_path_buf()))
+                interrupts.timed_out()
             } else {
                 MediaError::Invalid(format!(
                     "{}: cannot read as a video file ({e}); playlists, manifests and image sequences are \
@@ -279,7 +285,7 @@ impl Source {
         };
         drop(params);
 
-        let packets = scan_packets(&mut input, stream_index, path, &cancel, &limit)?;
+        let packets = scan_packets(&mut input, stream_index, &interrupts)?;
         let index = FrameIndex::build(&packets, time_base, container_start, nominal);
         if index.is_empty() {
             return Err(MediaError::Invalid(format!(
@@ -340,15 +346,69 @@ impl Source {
     pub fn time_limit_hit(&self) -> bool {
         self.limit.expired()
     }
+}
 
-    /// The error for a decode cut short by the time limit.
-    pub(crate) fn decode_timeout(&self) -> MediaError {
-        decode_timeout(&self.limit)
+/// What ends a read of a source early, besides the end of its stream: the caller's cancel flag,
+/// the source's [`TimeLimit`] (reported as a timeout of `phase`) and, for the GOP demuxer, its
+/// decoders giving up.
+pub(crate) struct Interrupts<'a> {
+    pub(crate) cancel: &'a AtomicBool,
+    pub(crate) limit: &'a TimeLimit,
+    pub(crate) phase: Phase,
+    /// Set when nobody takes packets any more: the read ends as if the stream had.
+    pub(crate) stop: Option<&'a AtomicBool>,
+}
+
+impl Interrupts<'_> {
+    pub(crate) fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// `Err` once cancelled or out of time.
+    pub(crate) fn check(&self) -> Result<(), MediaError> {
+        if self.cancelled() {
+            Err(MediaError::Cancelled)
+        } else if self.limit.expired() {
+            Err(self.timed_out())
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn timed_out(&self) -> MediaError {
+        self.limit.timed_out(self.phase.clone())
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
     }
 }
 
-pub(crate) fn decode_timeout(limit: &TimeLimit) -> MediaError {
-    limit.timed_out(Phase::Decode)
+/// The next packet the demuxer delivers, of any stream (the packet scan counts every read as
+/// progress, so filtering is the caller's). `Ok(None)` at the end of the stream, when
+/// [`Interrupts::stop`] is set, and at a read error that is neither a cancel nor a timeout: an
+/// unreadable tail (truncation, garbage) ends the stream, and what was readable before it is
+/// used. `interrupts` is checked before every read, including the retries a demuxer asks for.
+pub(crate) fn next_packet(
+    input: &mut ff::format::context::Input,
+    interrupts: &Interrupts<'_>,
+) -> Result<Option<ff::Packet>, MediaError> {
+    loop {
+        interrupts.check()?;
+        if interrupts.stopped() {
+            return Ok(None);
+        }
+        let mut packet = ff::Packet::empty();
+        match packet.read(input) {
+            Ok(()) => return Ok(Some(packet)),
+            Err(ff::Error::Eof) => return Ok(None),
+            Err(ff::Error::Other { errno }) if errno == libc::EAGAIN => continue,
+            Err(_) => {
+                interrupts.check()?;
+                return Ok(None);
+            }
+        }
+    }
 }
 
 /// Clockwise rotation (0/90/180/270) that makes the picture upright, from the display matrix.
@@ -459,9 +519,7 @@ impl ScanProgress {
 fn scan_packets(
     input: &mut ff::format::context::Input,
     stream_index: usize,
-    path: &Path,
-    cancel: &AtomicBool,
-    limit: &TimeLimit,
+    interrupts: &Interrupts<'_>,
 ) -> Result<Vec<PacketEntry>, MediaError> {
     // SAFETY: setting the discard level of other streams on an open context we own.
     unsafe {
@@ -473,34 +531,17 @@ fn scan_packets(
         }
     }
     let mut packets = Vec::new();
-    let mut packet = ff::Packet::empty();
     let mut progress = ScanProgress::new(input);
-    loop {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(MediaError::Cancelled);
-        }
-        let timed_out = || limit.timed_out(Phase::Probe(path.to_path_buf()));
-        if limit.expired() {
-            return Err(timed_out());
-        }
-        match packet.read(input) {
-            Ok(()) => {}
-            Err(ff::Error::Eof) => break,
-            Err(ff::Error::Other { errno }) if errno == libc::EAGAIN => continue,
-            Err(_) if cancel.load(Ordering::Relaxed) => return Err(MediaError::Cancelled),
-            Err(_) if limit.expired() => return Err(timed_out()),
-            // A read error mid-file (truncation, garbage): index what was readable.
-            Err(_) => break,
-        }
+    while let Some(packet) = next_packet(input, interrupts)? {
         // A read that finished after the deadline took longer than the limit by itself: that is
         // a timeout too, not progress (one huge packet, say).
-        if limit.expired() {
-            return Err(timed_out());
+        if interrupts.limit.expired() {
+            return Err(interrupts.timed_out());
         }
         // SAFETY: reading a plain field of the packet we just filled.
         let pos = unsafe { (*packet.as_ptr()).pos };
         if progress.advanced(input, pos) {
-            limit.progress();
+            interrupts.limit.progress();
         }
         if packet.stream() != stream_index {
             continue;
