@@ -66,7 +66,7 @@ pub use control::{CancelToken, Progress};
 pub use encode::ImageFormat;
 pub use error::ErrorKind;
 pub use media::colour::Hdr;
-pub use media::source::{probe, ColorInfo};
+pub use media::source::{probe, ColorInfo, MediaPhase};
 pub use media::{quiet_ffmpeg_log, MediaError, MediaInfo};
 pub use remote::RemotePolicy;
 pub use report::{Breakdown, ClipError, ClipFrames, ExtractionResult};

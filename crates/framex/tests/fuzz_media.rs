@@ -58,7 +58,9 @@ fn run_case(path: &Path, rng: &mut Rng) -> Outcome {
     let cancel = Arc::new(AtomicBool::new(false));
     let mut src = match Source::open_with_limit(path, cancel, Some(LIMIT)) {
         Ok(s) => s,
-        Err(MediaError::Invalid(_) | MediaError::Missing(_) | MediaError::Decode(_)) => return out,
+        Err(MediaError::Invalid(_) | MediaError::Missing(_) | MediaError::Decode(_) | MediaError::TimedOut { .. }) => {
+            return out
+        }
         Err(MediaError::Cancelled) => panic!("cancelled without a cancel"),
     };
     out.opened = true;

@@ -5,14 +5,16 @@
 //! to the decoder (so no GOP is decoded twice), and stop reading as soon as the last needed
 //! frame is out.
 
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use ff::ffi;
 use ffmpeg_next as ff;
 
-use super::index::Keyframe;
+use super::index::{FrameIndex, Keyframe};
 use super::limit::TimeLimit;
-use super::source::{decode_timeout, MediaError, Source};
+use super::source::{next_packet, Interrupts, MediaError, MediaPhase, Source};
 
 /// What a sweep did.
 #[derive(Clone, Debug, Default)]
@@ -44,6 +46,7 @@ pub fn share(frame: &ff::frame::Video) -> ff::frame::Video {
 }
 
 /// Outcome of handing a decoded frame to the consumer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Delivery {
     Continue,
     /// The consumer is gone (cancelled or failed): stop decoding.
@@ -87,14 +90,6 @@ fn open_decoder(src: &Source, threads: usize) -> Result<ff::decoder::Video, Medi
 /// instead of allocating gigabytes and spending unbounded time in one decoder call.
 const MAX_PIXELS: i64 = 16384 * 16384;
 
-fn seek(src: &mut Source, kf: Keyframe) -> Result<(), MediaError> {
-    seek_input(&mut src.input, src.stream_index, kf)
-}
-
-fn seek_to_start(src: &mut Source) -> Result<(), MediaError> {
-    input_to_start(&mut src.input, src.stream_index)
-}
-
 fn seek_input(input: &mut ff::format::context::Input, stream: usize, kf: Keyframe) -> Result<(), MediaError> {
     // SAFETY: seeking an open format context we exclusively own, within its own stream.
     let r = unsafe { ffi::av_seek_frame(input.as_mut_ptr(), stream as i32, kf.seek_ts, ffi::AVSEEK_FLAG_BACKWARD) };
@@ -114,61 +109,201 @@ fn input_to_start(input: &mut ff::format::context::Input, stream: usize) -> Resu
     }
 }
 
-/// A decoded picture: identify it in the index and hand out the needed frames up to it; it
-/// becomes the held `last` picture. `false` when the consumer stopped.
-fn on_picture(
-    frame: &ff::frame::Video,
-    index: &crate::media::FrameIndex,
-    last: &mut Option<(usize, ff::frame::Video)>,
-    needed: &[usize],
-    next: &mut usize,
-    stats: &mut DecodeStats,
-    deliver: &mut impl FnMut(usize, &ff::frame::Video) -> Delivery,
-) -> bool {
-    stats.frames_decoded += 1;
-    let idx = frame
-        .timestamp()
-        .and_then(|t| index.frame_for_pts(t))
-        .unwrap_or_else(|| last.as_ref().map_or(0, |l| l.0 + 1));
-    let go_on = hand_out(idx, frame, last.as_ref(), needed, next, stats, deliver);
-    *last = Some((idx, share(frame)));
-    go_on
+/// Hands decoded pictures out as the needed frames they show, in order, holding the latest one
+/// for frames the decoder never produced.
+struct Handout<'a, F> {
+    /// Sorted, unique frame numbers; those at `next..end` are still to be handed out.
+    needed: &'a [usize],
+    next: usize,
+    end: usize,
+    /// The latest decoded picture and the frame it is.
+    last: Option<(usize, ff::frame::Video)>,
+    stats: &'a mut DecodeStats,
+    deliver: F,
 }
 
-/// Hands out every needed frame up to decoded frame `idx`. A needed frame the decoder never
-/// produced (corrupt data) shows what a player would: the previous decodable frame, held; only
-/// when there is none (start of the sweep) the next one.
-fn hand_out(
-    idx: usize,
-    f: &ff::frame::Video,
-    prev: Option<&(usize, ff::frame::Video)>,
-    needed: &[usize],
-    next: &mut usize,
-    stats: &mut DecodeStats,
-    deliver: &mut impl FnMut(usize, &ff::frame::Video) -> Delivery,
-) -> bool {
-    while *next < needed.len() && needed[*next] <= idx {
-        let mut picture = f;
-        if needed[*next] < idx {
-            stats.substituted += 1;
-            if let Some((_, held)) = prev.filter(|p| p.0 < needed[*next]) {
-                picture = held;
-            }
+impl<'a, F: FnMut(usize, &ff::frame::Video) -> Delivery> Handout<'a, F> {
+    /// Hands out `needed[frames]`.
+    fn new(needed: &'a [usize], frames: Range<usize>, stats: &'a mut DecodeStats, deliver: F) -> Self {
+        Handout {
+            needed,
+            next: frames.start,
+            end: frames.end,
+            last: None,
+            stats,
+            deliver,
         }
-        let w = Instant::now();
-        let d = deliver(needed[*next], picture);
-        stats.waiting += w.elapsed();
-        if let Delivery::Stop = d {
-            return false;
-        }
-        *next += 1;
     }
-    true
+
+    /// Starts over on `needed[frames]` (the next GOP), holding nothing.
+    fn begin(&mut self, frames: Range<usize>) {
+        self.next = frames.start;
+        self.end = frames.end;
+        self.last = None;
+    }
+
+    fn done(&self) -> bool {
+        self.next >= self.end
+    }
+
+    /// The next frame to hand out; only while not [`Handout::done`].
+    fn wanted(&self) -> usize {
+        self.needed[self.next]
+    }
+
+    /// After a seek the held picture no longer precedes what is decoded next.
+    fn forget(&mut self) {
+        self.last = None;
+    }
+
+    /// A decoded picture: identify it in the index and hand out the needed frames up to it; it
+    /// becomes the held picture.
+    fn on_picture(&mut self, frame: &ff::frame::Video, index: &FrameIndex) -> Delivery {
+        self.stats.frames_decoded += 1;
+        let idx = frame
+            .timestamp()
+            .and_then(|t| index.frame_for_pts(t))
+            .unwrap_or_else(|| self.last.as_ref().map_or(0, |l| l.0 + 1));
+        let prev = self.last.take();
+        let d = self.hand_out(idx, frame, prev.as_ref());
+        self.last = Some((idx, share(frame)));
+        d
+    }
+
+    /// Frames the index promised but the decoder never produced (truncated or corrupt data):
+    /// every one left shows the held picture, as a player would. `None` when nothing was decoded.
+    fn hold_last(&mut self) -> Option<Delivery> {
+        let (_, held) = self.last.take()?;
+        Some(self.hand_out(usize::MAX, &held, None))
+    }
+
+    /// Hands out every needed frame up to decoded frame `idx`. A needed frame the decoder never
+    /// produced (corrupt data) shows what a player would: the previous decodable frame `prev`,
+    /// held; only when there is none (start of the sweep) the next one.
+    fn hand_out(&mut self, idx: usize, f: &ff::frame::Video, prev: Option<&(usize, ff::frame::Video)>) -> Delivery {
+        while self.next < self.end && self.needed[self.next] <= idx {
+            let wanted = self.needed[self.next];
+            let mut picture = f;
+            if wanted < idx {
+                self.stats.substituted += 1;
+                if let Some((_, held)) = prev.filter(|p| p.0 < wanted) {
+                    picture = held;
+                }
+            }
+            let w = Instant::now();
+            let d = (self.deliver)(wanted, picture);
+            self.stats.waiting += w.elapsed();
+            if d == Delivery::Stop {
+                return Delivery::Stop;
+            }
+            self.next += 1;
+        }
+        Delivery::Continue
+    }
+}
+
+/// Where the sequential sweep's demuxer stands.
+#[derive(Clone, Copy)]
+enum Position {
+    /// Nothing read yet: the first needed frame's keyframe decides where to start.
+    Unpositioned,
+    At {
+        /// Decode position of the last packet sent to the decoder (-1: none yet).
+        last_sent: i64,
+        /// Packets before this decode position (the keyframe sought) are read past, not sent.
+        skip_below: u32,
+    },
+}
+
+impl Position {
+    /// Just after a seek to `kf`.
+    fn at(kf: Keyframe) -> Position {
+        Position::At {
+            last_sent: kf.pos as i64 - 1,
+            skip_below: kf.pos,
+        }
+    }
+
+    /// Reading from the start of the file, sending everything.
+    const START: Position = Position::At {
+        last_sent: -1,
+        skip_below: 0,
+    };
+
+    /// Whether reaching `kf` takes a seek: before the first read, or when `kf` lies past the next
+    /// packet to be sent (reading on is never slower than seeking back, and no GOP is decoded
+    /// twice).
+    fn must_seek(self, kf: Keyframe) -> bool {
+        match self {
+            Position::Unpositioned => true,
+            Position::At { last_sent, .. } => kf.pos as i64 > last_sent + 1,
+        }
+    }
+
+    /// The decode position assumed for a packet that does not say (see [`packet_pos`]).
+    fn next_pos(self) -> i64 {
+        match self {
+            Position::Unpositioned => 0,
+            Position::At { last_sent, .. } => last_sent + 1,
+        }
+    }
+
+    /// Whether the packet at decode position `pos` is read past (before the keyframe sought).
+    fn skips(self, pos: i64) -> bool {
+        matches!(self, Position::At { skip_below, .. } if pos < skip_below as i64)
+    }
+
+    /// The packet at decode position `pos` went to the decoder.
+    fn sent(&mut self, pos: i64) {
+        if let Position::At { last_sent, .. } = self {
+            *last_sent = (*last_sent).max(pos);
+        }
+    }
+}
+
+/// The rule for a seek that landed late, shared by the sweep and the GOP demuxer: some demuxers
+/// land on a keyframe after the one asked for, and decoding from there would miss frames. The
+/// first packet read after a seek shows it; then reading restarts from the beginning of the
+/// file, at most once per read, so a file whose packets disagree with its index cannot loop.
+#[derive(Default)]
+struct Landing {
+    /// Decode position of the keyframe sought, until the first packet after the seek is read.
+    expected: Option<u32>,
+    fell_back: bool,
+}
+
+impl Landing {
+    /// A seek to the keyframe at decode position `keyframe` was made.
+    fn expect(&mut self, keyframe: u32) {
+        self.expected = Some(keyframe);
+    }
+
+    /// The first packet after a seek is at decode position `pos` (later packets are not checked):
+    /// whether the demuxer landed past the keyframe and the caller must restart from the beginning.
+    fn landed_past(&mut self, pos: i64) -> bool {
+        let Some(keyframe) = self.expected.take() else {
+            return false;
+        };
+        if pos > keyframe as i64 && !self.fell_back {
+            self.fell_back = true;
+            return true;
+        }
+        false
+    }
+}
+
+/// A packet's decode position, found by its timestamp; `None` when it has none the index knows.
+fn packet_pos(packet: &ff::Packet, index: &FrameIndex) -> Option<i64> {
+    packet
+        .pts()
+        .or(packet.dts())
+        .and_then(|p| index.packet_pos(p))
+        .map(i64::from)
 }
 
 /// Decodes the frames `needed` (sorted, unique frame numbers of `src.index`) and hands each
 /// to `deliver` in order. `threads` is the decoder's own thread count. The statistics are
-/// returned whether or not the sweep succeeded. The source's time limit clock resumes here.
+/// returned whether or not the sweep succeeded. The source's [`TimeLimit`] clock resumes here.
 pub fn decode_frames(
     src: &mut Source,
     needed: &[usize],
@@ -194,111 +329,96 @@ fn sweep(
     needed: &[usize],
     threads: usize,
     stats: &mut DecodeStats,
-    mut deliver: impl FnMut(usize, &ff::frame::Video) -> Delivery,
+    deliver: impl FnMut(usize, &ff::frame::Video) -> Delivery,
 ) -> Result<(), MediaError> {
     if needed.is_empty() {
         return Ok(());
     }
     let mut decoder = open_decoder(src, threads)?;
+    let Source {
+        input,
+        stream_index,
+        index,
+        cancel,
+        limit,
+        ..
+    } = src;
+    let (stream_index, index) = (*stream_index, &*index);
+    let interrupts = Interrupts {
+        cancel,
+        limit,
+        phase: MediaPhase::Decode,
+        stop: None,
+    };
     let mut frame = ff::frame::Video::empty();
-    let mut last: Option<(usize, ff::frame::Video)> = None;
-    let mut next = 0usize;
-    let mut last_sent: i64 = -1; // decode position of the last packet sent
-    let mut skip_below: u32 = 0; // after a seek: packets before the target keyframe are skipped
-    let mut positioned = false;
-    let mut landed_check = false;
-    let mut fell_back = false;
-    let mut packet = ff::Packet::empty();
+    let mut handout = Handout::new(needed, 0..needed.len(), stats, deliver);
+    let mut position = Position::Unpositioned;
+    let mut landing = Landing::default();
 
-    'sweep: while next < needed.len() {
-        if src.is_cancelled() {
-            return Err(MediaError::Cancelled);
-        }
-        if src.time_limit_hit() {
-            return Err(src.decode_timeout());
-        }
-        if let Some(kf) = src.index.keyframe_for(needed[next]) {
-            if !positioned || (kf.pos as i64) > last_sent + 1 {
-                seek(src, kf)?;
+    'sweep: while !handout.done() {
+        // Also checked before positioning, not only before reading: a stopped sweep does not seek.
+        interrupts.check()?;
+        match index.keyframe_for(handout.wanted()) {
+            Some(kf) if position.must_seek(kf) => {
+                seek_input(input, stream_index, kf)?;
                 decoder.flush();
-                last = None;
+                handout.forget();
                 if kf.pos > 0 {
-                    stats.seeks += 1;
+                    handout.stats.seeks += 1;
                 }
-                last_sent = kf.pos as i64 - 1;
-                skip_below = kf.pos;
-                positioned = true;
-                landed_check = true;
+                position = Position::at(kf);
+                landing.expect(kf.pos);
             }
-        } else if !positioned {
-            seek_to_start(src)?;
-            positioned = true;
+            None if matches!(position, Position::Unpositioned) => {
+                input_to_start(input, stream_index)?;
+                position = Position::START;
+            }
+            _ => {}
         }
-        match packet.read(&mut src.input) {
-            Ok(()) => {}
-            Err(ff::Error::Eof) => break 'sweep,
-            Err(ff::Error::Other { errno }) if errno == libc::EAGAIN => continue,
-            Err(_) if src.is_cancelled() => return Err(MediaError::Cancelled),
-            Err(_) if src.time_limit_hit() => return Err(src.decode_timeout()),
-            Err(_) => break 'sweep, // unreadable tail: decode what we have
-        }
-        if packet.stream() != src.stream_index {
+        let Some(packet) = next_packet(input, &interrupts)? else {
+            break 'sweep;
+        };
+        if packet.stream() != stream_index {
             continue;
         }
-        let pts = packet.pts().or(packet.dts());
-        let pos = pts
-            .and_then(|p| src.index.packet_pos(p))
-            .map(|p| p as i64)
-            .unwrap_or(last_sent + 1);
-        if landed_check {
-            landed_check = false;
-            if pos > skip_below as i64 && !fell_back {
-                // The demuxer landed past the keyframe we need: restart from the beginning.
-                fell_back = true;
-                seek_to_start(src)?;
-                decoder.flush();
-                continue;
-            }
-        }
-        if pos < skip_below as i64 {
+        let pos = packet_pos(&packet, index).unwrap_or(position.next_pos());
+        if landing.landed_past(pos) {
+            input_to_start(input, stream_index)?;
+            decoder.flush();
             continue;
         }
-        last_sent = last_sent.max(pos);
+        if position.skips(pos) {
+            continue;
+        }
+        position.sent(pos);
         match decoder.send_packet(&packet) {
             Ok(()) => {}
             Err(ff::Error::Other { errno }) if errno == libc::EAGAIN => {}
             Err(_) => continue, // corrupt packet: skip it as ffmpeg's CLI does
         }
         while decoder.receive_frame(&mut frame).is_ok() {
-            if !on_picture(&frame, &src.index, &mut last, needed, &mut next, stats, &mut deliver) {
+            if handout.on_picture(&frame, index) == Delivery::Stop {
                 break 'sweep;
             }
         }
     }
-    if next < needed.len() {
+    if !handout.done() {
         // End of stream: drain the decoder.
         let _ = decoder.send_eof();
         while decoder.receive_frame(&mut frame).is_ok() {
-            if !on_picture(&frame, &src.index, &mut last, needed, &mut next, stats, &mut deliver) {
+            if handout.on_picture(&frame, index) == Delivery::Stop {
                 break;
             }
         }
     }
-    if src.is_cancelled() {
+    if interrupts.cancelled() {
         return Err(MediaError::Cancelled);
     }
-    if next < needed.len() && src.time_limit_hit() {
-        return Err(src.decode_timeout());
+    if !handout.done() && interrupts.limit.expired() {
+        return Err(interrupts.timed_out());
     }
-    if next < needed.len() {
-        // Frames the index promised but the decoder never produced (truncated or corrupt
-        // data): hold the last decodable frame, as a player would.
-        match last {
-            Some((_, f)) => {
-                let _ = hand_out(usize::MAX, &f, None, needed, &mut next, stats, &mut deliver);
-            }
-            None => return Err(MediaError::Decode("no frame of the video could be decoded".into())),
-        }
+    if !handout.done() && handout.hold_last().is_none() {
+        return Err(MediaError::Decode("no frame of the video could be decoded".into()));
     }
     Ok(())
 }
@@ -307,13 +427,13 @@ fn sweep(
 /// position) any of them needs.
 struct GopUnit {
     keyframe: Keyframe,
-    frames: std::ops::Range<usize>,
+    frames: Range<usize>,
     last_pos: u32,
 }
 
 enum GopMsg {
     /// The packets that follow belong to the GOP with these needed frames.
-    Begin(std::ops::Range<usize>),
+    Begin(Range<usize>),
     Packet(ff::Packet),
     /// The GOP's packets are all sent: drain, hand out the rest, reset for the next GOP.
     End,
@@ -324,6 +444,28 @@ pub fn parallel_gops(src: &Source, needed: &[usize]) -> bool {
     let mut gops = needed.iter().filter_map(|&f| src.index.gop_of(f));
     let first = gops.next();
     gops.any(|g| Some(g) != first) && src.index.gops_are_closed()
+}
+
+/// The needed frames (sorted) grouped into runs that share a GOP, in order. Frames before the
+/// first keyframe belong to no GOP and are left out.
+fn gop_units(index: &FrameIndex, needed: &[usize]) -> Vec<GopUnit> {
+    let mut units: Vec<GopUnit> = Vec::new();
+    for (n, &f) in needed.iter().enumerate() {
+        let Some(g) = index.gop_of(f) else { continue };
+        let (kf, pos) = (index.gop_keyframe(g), index.decode_pos(f));
+        match units.last_mut() {
+            Some(u) if u.keyframe.pos == kf.pos => {
+                u.frames.end = n + 1;
+                u.last_pos = u.last_pos.max(pos);
+            }
+            _ => units.push(GopUnit {
+                keyframe: kf,
+                frames: n..n + 1,
+                last_pos: pos,
+            }),
+        }
+    }
+    units
 }
 
 /// Like [`decode_frames`], but GOPs go round-robin to `decoders` single-threaded decoders fed
@@ -338,23 +480,8 @@ pub fn decode_frames_parallel(
 ) -> (DecodeStats, Result<(), MediaError>) {
     let t0 = Instant::now();
     src.resume_clock();
-    let mut units: Vec<GopUnit> = Vec::new();
-    for (n, &f) in needed.iter().enumerate() {
-        let Some(g) = src.index.gop_of(f) else { continue };
-        let (kf, pos) = (src.index.gop_keyframe(g), src.index.decode_pos(f));
-        match units.last_mut() {
-            Some(u) if u.keyframe.pos == kf.pos => {
-                u.frames.end = n + 1;
-                u.last_pos = u.last_pos.max(pos);
-            }
-            _ => units.push(GopUnit {
-                keyframe: kf,
-                frames: n..n + 1,
-                last_pos: pos,
-            }),
-        }
-    }
-    let stop = std::sync::atomic::AtomicBool::new(false);
+    let units = gop_units(&src.index, needed);
+    let stop = AtomicBool::new(false);
     let mut decs = Vec::new();
     for _ in 0..decoders.max(1) {
         match open_decoder(src, 1) {
@@ -376,93 +503,25 @@ pub fn decode_frames_parallel(
         limit,
         ..
     } = src;
-    let limit: &TimeLimit = limit;
-    let index: &crate::media::FrameIndex = index;
+    let (stream_index, index, limit): (usize, &FrameIndex, &TimeLimit) = (*stream_index, index, limit);
+    let interrupts = Interrupts {
+        cancel,
+        limit,
+        phase: MediaPhase::Decode,
+        stop: Some(&stop),
+    };
     let (demux_result, worker_results) = std::thread::scope(|scope| {
         let mut senders = Vec::new();
         let mut handles = Vec::new();
-        for mut decoder in decs {
+        for decoder in decs {
             // A whole GOP must fit: the demuxer reads in file order, so it can only reach the
             // next decoder's GOP after queueing the rest of this one. Bounded by GOP length.
             let (tx, rx) = crossbeam_channel::bounded::<GopMsg>(capacity);
             senders.push(tx);
             let stop = &stop;
-            handles.push(scope.spawn(move || -> (DecodeStats, Result<(), MediaError>) {
-                let mut st = DecodeStats::default();
-                let mut frame = ff::frame::Video::empty();
-                let mut last: Option<(usize, ff::frame::Video)> = None;
-                let mut unit = 0..0;
-                let mut next = 0usize;
-                let mut deliver = |f: usize, v: &ff::frame::Video| {
-                    let d = deliver(f, v);
-                    limit.progress();
-                    d
-                };
-                let mut failed = None;
-                for msg in rx {
-                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        continue; // drain so the demuxer never blocks
-                    }
-                    if limit.expired() {
-                        failed = Some(decode_timeout(limit));
-                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                        continue;
-                    }
-                    let mut go_on = true;
-                    let (ready, ended) = match msg {
-                        GopMsg::Begin(r) => {
-                            next = r.start;
-                            unit = r;
-                            last = None;
-                            (false, false)
-                        }
-                        GopMsg::Packet(p) => (decoder.send_packet(&p).is_ok(), false),
-                        GopMsg::End => (decoder.send_eof().is_ok(), true),
-                    };
-                    if ready {
-                        let needed = &needed[..unit.end];
-                        while go_on && decoder.receive_frame(&mut frame).is_ok() {
-                            go_on = on_picture(&frame, index, &mut last, needed, &mut next, &mut st, &mut deliver);
-                        }
-                    }
-                    if ended {
-                        if go_on && next < unit.end {
-                            match last.take() {
-                                Some((_, f)) => {
-                                    go_on = hand_out(
-                                        usize::MAX,
-                                        &f,
-                                        None,
-                                        &needed[..unit.end],
-                                        &mut next,
-                                        &mut st,
-                                        &mut deliver,
-                                    )
-                                }
-                                None => {
-                                    failed = Some(MediaError::Decode("a group of pictures could not be decoded".into()))
-                                }
-                            }
-                        }
-                        decoder.flush();
-                    }
-                    if !go_on || failed.is_some() {
-                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                    }
-                }
-                (st, failed.map_or(Ok(()), Err))
-            }));
+            handles.push(scope.spawn(move || gop_decoder(rx, decoder, needed, index, limit, stop, deliver)));
         }
-        let demux = demux_units(
-            input,
-            *stream_index,
-            index,
-            (cancel, limit),
-            &units,
-            &senders,
-            &stop,
-            &mut stats,
-        );
+        let demux = demux_units(input, stream_index, index, &interrupts, &units, &senders, &mut stats);
         drop(senders);
         let results: Vec<_> = handles.into_iter().map(|h| h.join().expect("decoder thread")).collect();
         (demux, results)
@@ -476,27 +535,84 @@ pub fn decode_frames_parallel(
             result = r;
         }
     }
-    if result.is_ok() && cancel.load(std::sync::atomic::Ordering::Relaxed) {
+    if result.is_ok() && interrupts.cancelled() {
         result = Err(MediaError::Cancelled);
     }
     stats.busy = t0.elapsed();
     (stats, result)
 }
 
+/// One decoder thread of [`decode_frames_parallel`]: decodes the GOPs `rx` brings and hands out
+/// their needed frames. It keeps draining `rx` after a failure (so the demuxer never blocks) and
+/// sets `stop` when it fails or its consumer stops, which ends the demuxer and the other decoders.
+fn gop_decoder(
+    rx: crossbeam_channel::Receiver<GopMsg>,
+    mut decoder: ff::decoder::Video,
+    needed: &[usize],
+    index: &FrameIndex,
+    limit: &TimeLimit,
+    stop: &AtomicBool,
+    deliver: &impl Fn(usize, &ff::frame::Video) -> Delivery,
+) -> (DecodeStats, Result<(), MediaError>) {
+    let mut stats = DecodeStats::default();
+    let mut frame = ff::frame::Video::empty();
+    let mut failed = None;
+    let deliver = |f: usize, v: &ff::frame::Video| {
+        let d = deliver(f, v);
+        limit.progress();
+        d
+    };
+    let mut handout = Handout::new(needed, 0..0, &mut stats, deliver);
+    for msg in rx {
+        if stop.load(Ordering::Relaxed) {
+            continue; // drain so the demuxer never blocks
+        }
+        if limit.expired() {
+            failed = Some(limit.timed_out(MediaPhase::Decode));
+            stop.store(true, Ordering::Relaxed);
+            continue;
+        }
+        let mut go_on = true;
+        let (ready, ended) = match msg {
+            GopMsg::Begin(r) => {
+                handout.begin(r);
+                (false, false)
+            }
+            GopMsg::Packet(p) => (decoder.send_packet(&p).is_ok(), false),
+            GopMsg::End => (decoder.send_eof().is_ok(), true),
+        };
+        if ready {
+            while go_on && decoder.receive_frame(&mut frame).is_ok() {
+                go_on = handout.on_picture(&frame, index) == Delivery::Continue;
+            }
+        }
+        if ended {
+            if go_on && !handout.done() {
+                match handout.hold_last() {
+                    Some(d) => go_on = d == Delivery::Continue,
+                    None => failed = Some(MediaError::Decode("a group of pictures could not be decoded".into())),
+                }
+            }
+            decoder.flush();
+        }
+        if !go_on || failed.is_some() {
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
+    (stats, failed.map_or(Ok(()), Err))
+}
+
 /// The demuxer side of [`decode_frames_parallel`]: reads each unit's packets once, from its
 /// keyframe to its last needed packet, seeking only between units, and routes them.
-#[allow(clippy::too_many_arguments)]
 fn demux_units(
     input: &mut ff::format::context::Input,
     stream_index: usize,
-    index: &crate::media::FrameIndex,
-    (cancel, limit): (&std::sync::atomic::AtomicBool, &TimeLimit),
+    index: &FrameIndex,
+    interrupts: &Interrupts<'_>,
     units: &[GopUnit],
     senders: &[crossbeam_channel::Sender<GopMsg>],
-    stop: &std::sync::atomic::AtomicBool,
     stats: &mut DecodeStats,
 ) -> Result<(), MediaError> {
-    let cancelled = || cancel.load(std::sync::atomic::Ordering::Relaxed);
     let Some(first) = units.first() else { return Ok(()) };
     let send = |u: usize, m: GopMsg| senders[u % senders.len()].send(m).is_ok();
     let mut u = 0usize;
@@ -505,45 +621,18 @@ fn demux_units(
         stats.seeks += 1;
     }
     send(0, GopMsg::Begin(first.frames.clone()));
-    let mut landed_check = true;
-    let mut fell_back = false;
+    let mut landing = Landing::default();
+    landing.expect(first.keyframe.pos);
+    // Decode position of the last packet read (unlike the sweep's, of any packet of the stream).
     let mut last_pos: i64 = first.keyframe.pos as i64 - 1;
-    'read: loop {
-        if cancelled() {
-            return Err(MediaError::Cancelled);
-        }
-        if limit.expired() {
-            return Err(decode_timeout(limit));
-        }
-        if stop.load(std::sync::atomic::Ordering::Relaxed) {
-            break;
-        }
-        let mut packet = ff::Packet::empty();
-        match packet.read(input) {
-            Ok(()) => {}
-            Err(ff::Error::Eof) => break,
-            Err(ff::Error::Other { errno }) if errno == libc::EAGAIN => continue,
-            Err(_) if cancelled() => return Err(MediaError::Cancelled),
-            Err(_) if limit.expired() => return Err(decode_timeout(limit)),
-            Err(_) => break, // unreadable tail: decode what we have
-        }
+    'read: while let Some(packet) = next_packet(input, interrupts)? {
         if packet.stream() != stream_index {
             continue;
         }
-        let pos = packet
-            .pts()
-            .or(packet.dts())
-            .and_then(|p| index.packet_pos(p))
-            .map(|p| p as i64)
-            .unwrap_or(last_pos + 1);
-        if landed_check {
-            landed_check = false;
-            if pos > units[u].keyframe.pos as i64 && !fell_back {
-                // The demuxer landed past the keyframe we need: restart from the beginning.
-                fell_back = true;
-                input_to_start(input, stream_index)?;
-                continue;
-            }
+        let pos = packet_pos(&packet, index).unwrap_or(last_pos + 1);
+        if landing.landed_past(pos) {
+            input_to_start(input, stream_index)?;
+            continue;
         }
         last_pos = pos;
         while pos > units[u].last_pos as i64 {
@@ -554,7 +643,7 @@ fn demux_units(
             if unit.keyframe.pos as i64 > pos + 1 {
                 seek_input(input, stream_index, unit.keyframe)?;
                 stats.seeks += 1;
-                landed_check = true;
+                landing.expect(unit.keyframe.pos);
                 continue 'read;
             }
         }
@@ -574,4 +663,73 @@ fn demux_units(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::index::PacketEntry;
+    use crate::time::Rational;
+
+    /// Packets in decode order with these pts (ticks of 1/1000 s, 100 a frame) and keyframe flags.
+    fn index(packets: &[(i64, bool)]) -> FrameIndex {
+        let packets: Vec<PacketEntry> = packets
+            .iter()
+            .map(|&(pts, key)| PacketEntry {
+                pts,
+                dts: None,
+                duration: 100,
+                key,
+                discard: false,
+            })
+            .collect();
+        FrameIndex::build(&packets, Rational::new(1, 1000), Rational::ZERO, None)
+    }
+
+    /// Each unit as (keyframe decode position, range of `needed`, last decode position).
+    fn units(index: &FrameIndex, needed: &[usize]) -> Vec<(u32, Range<usize>, u32)> {
+        gop_units(index, needed)
+            .into_iter()
+            .map(|u| (u.keyframe.pos, u.frames, u.last_pos))
+            .collect()
+    }
+
+    /// `n` frames in presentation = decode order, a keyframe every `key_every`.
+    fn in_order(n: i64, key_every: i64) -> Vec<(i64, bool)> {
+        (0..n).map(|i| (i * 100, i % key_every == 0)).collect()
+    }
+
+    #[test]
+    fn needed_frames_group_by_gop_in_order() {
+        let idx = index(&in_order(30, 10));
+        assert_eq!(
+            units(&idx, &[3, 5, 12, 25, 27]),
+            vec![(0, 0..2, 5), (10, 2..3, 12), (20, 3..5, 27)]
+        );
+        assert_eq!(units(&idx, &[0, 9]), vec![(0, 0..2, 9)], "one GOP, one unit");
+        assert_eq!(units(&idx, &[10]), vec![(10, 0..1, 10)], "a keyframe alone");
+        assert!(units(&idx, &[]).is_empty());
+    }
+
+    #[test]
+    fn a_unit_reads_up_to_its_latest_packet_in_decode_order() {
+        // I0 P3 B1 B2 | I4 P7 B5 B6, in decode order: frame 3's packet comes before frames 1 and 2.
+        let pts = [0, 3, 1, 2, 4, 7, 5, 6];
+        let idx = index(&pts.map(|p| (p * 100, p % 4 == 0)));
+        assert_eq!(
+            units(&idx, &[1, 3]),
+            vec![(0, 0..2, 2)],
+            "frame 1 is decoded after frame 3"
+        );
+        assert_eq!(units(&idx, &[3, 6]), vec![(0, 0..1, 1), (4, 1..2, 7)]);
+    }
+
+    #[test]
+    fn frames_before_the_first_keyframe_belong_to_no_unit() {
+        let mut packets = in_order(30, 10);
+        packets[0].1 = false;
+        let idx = index(&packets);
+        // Ranges still count positions in `needed`, the left-out frame included.
+        assert_eq!(units(&idx, &[2, 15, 16]), vec![(10, 1..3, 16)]);
+    }
 }

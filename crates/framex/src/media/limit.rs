@@ -1,21 +1,11 @@
-//! A source's wall-time budget: hostile or pathological input must never hang a run (SPEC §6).
-//!
-//! Each source gets its own [`TimeLimit`] for probe + decode. The clock runs only while the
-//! source is being worked on — from the start of its probe to the end of its packet scan, and
-//! again from the start of its decode — so time spent waiting for a decode thread is not
-//! charged to it. Progress restarts it ([`TimeLimit::progress`]) — in the packet scan every MiB
-//! read further into the file, while decoding every needed frame handed out: the limit bounds
-//! the open, then the time between steps of the scan, then the time from one frame to the next,
-//! so a huge file or a long source whose workers are slow (tone-mapping, say) is never cut off
-//! while it makes progress, while a source that stops reading on or producing frames is. The limit is checked by FFmpeg's interrupt callback (every blocking read of
-//! the demuxer), once per packet in the packet scan and the decode loops, and once per packet
-//! by each GOP-parallel decoder. What it cannot bound is a single FFmpeg call that never returns
-//! (e.g. one decoder call on one packet): decoders are opened with a pixel-count cap so that no
-//! single picture can be absurdly large, which keeps every such call short.
+//! A source's wall-time budget, [`TimeLimit`]: hostile or pathological input must never hang a
+//! run (SPEC §6).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use super::source::{MediaError, MediaPhase};
 
 /// No deadline (unlimited, or the clock is stopped).
 const NEVER: u64 = u64::MAX;
@@ -27,6 +17,28 @@ fn now_ns() -> u64 {
 }
 
 /// The wall-time budget of one source (probe + decode). Cheap to check from any thread.
+///
+/// This is the one statement of the rule:
+/// - **When the clock runs.** Only while the source is worked on: from the start of its probe to
+///   the end of its packet scan, and again from the start of its decode. Time spent waiting for
+///   a decode thread is not charged to it.
+/// - **What restarts it** ([`TimeLimit::progress`]). In the packet scan, every MiB the demuxer
+///   reads past the furthest position so far (its byte position, else the packet's, capped at
+///   the file's size; every 256 packets where no position is known), so a hostile file that
+///   seeks back and forth gets at most size / 1 MiB restarts. While decoding, every needed frame
+///   handed out. So the limit bounds the open (header and `find_stream_info`, a bounded read,
+///   get one budget), then the time between steps of the scan, then the time from one frame to
+///   the next: a huge file, or a long source whose frames are slow to process (tone-mapping, say),
+///   is never cut off while it makes progress; a source that stops reading on or producing
+///   frames is. A packet whose read alone outlasts the budget is a timeout.
+/// - **Where it is checked.** By FFmpeg's interrupt callback (every blocking read of the
+///   demuxer, including the open), once per packet in the packet scan, the sequential sweep and
+///   the GOP-parallel demuxer, and once per packet by each GOP-parallel decoder.
+/// - **What running out means.** [`MediaError::TimedOut`]: in the probe the source is invalid
+///   media, while decoding its decode failed.
+/// - **What it cannot bound.** A single FFmpeg call that never returns (one decoder call on one
+///   packet, say): decoders are opened with a pixel-count cap so that no single picture can be
+///   absurdly large, which keeps every such call short.
 #[derive(Debug)]
 pub struct TimeLimit {
     limit: Option<Duration>,
@@ -98,10 +110,24 @@ impl TimeLimit {
     /// "the per-source time limit (10 s)", for error messages.
     pub fn describe(&self) -> String {
         match self.limit {
-            Some(l) => format!("the per-source time limit ({} s)", l.as_secs_f64()),
+            Some(l) => describe_limit(l),
             None => "no time limit".into(),
         }
     }
+
+    /// The error for work cut short in `phase` by this limit. Only a set limit ever expires, so
+    /// the limit reported is the one set.
+    pub(crate) fn timed_out(&self, phase: MediaPhase) -> MediaError {
+        MediaError::TimedOut {
+            phase,
+            limit: self.limit.unwrap_or_default(),
+        }
+    }
+}
+
+/// "the per-source time limit (10 s)".
+pub(crate) fn describe_limit(limit: Duration) -> String {
+    format!("the per-source time limit ({} s)", limit.as_secs_f64())
 }
 
 #[cfg(test)]
@@ -137,6 +163,24 @@ mod tests {
         }
         std::thread::sleep(Duration::from_millis(70));
         assert!(t.expired());
+    }
+
+    #[test]
+    fn running_out_reads_like_the_failures_of_its_kind() {
+        use crate::error::ErrorKind;
+        let t = TimeLimit::new(Some(Duration::from_millis(2500)));
+        let probe = t.timed_out(MediaPhase::Probe("/media/a.mp4".into()));
+        assert_eq!(
+            probe.to_string(),
+            "not a playable video: /media/a.mp4: probing hit the per-source time limit (2.5 s) and was stopped"
+        );
+        assert_eq!(ErrorKind::from(&probe), ErrorKind::InvalidMedia);
+        let decode = t.timed_out(MediaPhase::Decode);
+        assert_eq!(
+            decode.to_string(),
+            "decoding failed: decoding hit the per-source time limit (2.5 s) and was stopped"
+        );
+        assert_eq!(ErrorKind::from(&decode), ErrorKind::DecodeFailed);
     }
 
     #[test]

@@ -40,6 +40,16 @@ impl From<&MediaError> for crate::error::ErrorKind {
             MediaError::Missing(_) => ErrorKind::SourceMissing,
             MediaError::Invalid(_) => ErrorKind::InvalidMedia,
             MediaError::Decode(_) => ErrorKind::DecodeFailed,
+            // A probe that runs out of time never produced a usable source; a decode that does
+            // failed while decoding.
+            MediaError::TimedOut {
+                phase: source::MediaPhase::Probe(_),
+                ..
+            } => ErrorKind::InvalidMedia,
+            MediaError::TimedOut {
+                phase: source::MediaPhase::Decode,
+                ..
+            } => ErrorKind::DecodeFailed,
             MediaError::Cancelled => ErrorKind::Cancelled,
         }
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use ff::ffi;
 use ff::packet::Ref as _;
 use ffmpeg_next as ff;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::index::{FrameIndex, PacketEntry};
 use super::limit::TimeLimit;
@@ -17,6 +17,7 @@ use crate::time::Rational;
 
 /// What went wrong reading a source, by kind (mapped to the clip error kinds of SPEC §6).
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum MediaError {
     #[error("source file not found: {0}")]
     Missing(PathBuf),
@@ -24,12 +25,39 @@ pub enum MediaError {
     Invalid(String),
     #[error("decoding failed: {0}")]
     Decode(String),
+    /// The source used up its [`TimeLimit`] of `limit` during `phase`.
+    #[error("{}", timed_out_message(phase, *limit))]
+    TimedOut { phase: MediaPhase, limit: Duration },
     #[error("cancelled")]
     Cancelled,
 }
 
+/// The step of reading a source that ran out of its [`TimeLimit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MediaPhase {
+    /// Opening and indexing the file at this path (the probe).
+    Probe(PathBuf),
+    /// Decoding the frames a run needs.
+    Decode,
+}
+
+/// Worded as the [`MediaError::Invalid`] and [`MediaError::Decode`] errors that a probe and a
+/// decode timeout are counted as, so a timeout reads like the other failures of its kind.
+fn timed_out_message(phase: &MediaPhase, limit: Duration) -> String {
+    let what = super::limit::describe_limit(limit);
+    match phase {
+        MediaPhase::Probe(path) => format!(
+            "not a playable video: {}: probing hit {what} and was stopped",
+            path.display()
+        ),
+        MediaPhase::Decode => format!("decoding failed: decoding hit {what} and was stopped"),
+    }
+}
+
 /// Colour description of the stream, as FFmpeg names it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ColorInfo {
     pub matrix: String,
     pub range: String,
@@ -37,8 +65,10 @@ pub struct ColorInfo {
     pub transfer: String,
 }
 
-/// Metadata of a source's video stream (`framex probe`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// Metadata of a source's video stream (`framex probe`, and each clip's `metadata` in the
+/// result). Serialised only: the store keeps its own versioned copy (`store::records`).
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
 #[serde(rename_all = "camelCase")]
 pub struct MediaInfo {
     pub codec: String,
@@ -53,10 +83,8 @@ pub struct MediaInfo {
     pub alpha: bool,
     pub color: ColorInfo,
     /// HDR transfer (PQ or HLG) when the stream is HDR; `null` for SDR.
-    #[serde(default)]
     pub hdr: Option<super::colour::Hdr>,
     /// BT.2020 primaries (wide colour gamut), HDR or not.
-    #[serde(default)]
     pub wide_gamut: bool,
     pub avg_frame_rate: String,
     pub real_frame_rate: String,
@@ -111,10 +139,7 @@ impl Source {
         Source::open_with_limit(path, cancel, None)
     }
 
-    /// [`Source::open`] with a wall-time budget for probe + decode (see [`TimeLimit`]): a probe
-    /// that runs out of it fails as [`MediaError::Invalid`], a decode as [`MediaError::Decode`],
-    /// both saying the time limit was hit. The clock starts now, stops when the probe is done and
-    /// resumes with [`Source::resume_clock`] when decoding starts.
+    /// [`Source::open`] under a [`TimeLimit`] of `limit` for probe + decode (`None`: none).
     pub fn open_with_limit(
         path: &Path,
         cancel: Arc<AtomicBool>,
@@ -149,11 +174,17 @@ impl Source {
         let mut options = ff::Dictionary::new();
         options.set("format_whitelist", CONTAINER_WHITELIST);
         options.set("protocol_whitelist", "file");
+        let interrupts = Interrupts {
+            cancel: &cancel,
+            limit: &limit,
+            phase: MediaPhase::Probe(path.to_path_buf()),
+            stop: None,
+        };
         let mut input = ff::format::input_with_interrupt_and_dictionary(path, interrupt, options).map_err(|e| {
-            if cancel.load(Ordering::Relaxed) {
+            if interrupts.cancelled() {
                 MediaError::Cancelled
             } else if limit.expired() {
-                probe_timeout(path, &limit)
+                interrupts.timed_out()
             } else {
                 MediaError::Invalid(format!(
                     "{}: cannot read as a video file ({e}); playlists, manifests and image sequences are \
@@ -257,10 +288,7 @@ impl Source {
         };
         drop(params);
 
-        let packets = scan_packets(&mut input, stream_index, &cancel, &limit).map_err(|e| match e {
-            MediaError::Invalid(_) => probe_timeout(path, &limit),
-            e => e,
-        })?;
+        let packets = scan_packets(&mut input, stream_index, &interrupts)?;
         let index = FrameIndex::build(&packets, time_base, container_start, nominal);
         if index.is_empty() {
             return Err(MediaError::Invalid(format!(
@@ -312,33 +340,78 @@ impl Source {
         self.cancel.load(Ordering::Relaxed)
     }
 
-    /// Restarts the source's time limit clock (stopped after the probe) with what is left of
-    /// its budget: call when decoding starts.
+    /// Resumes the source's [`TimeLimit`] clock, stopped after the probe: call when decoding starts.
     pub fn resume_clock(&self) {
         self.limit.start();
     }
 
-    /// Whether the source has used up its time limit.
+    /// Whether the source has used up its [`TimeLimit`].
     pub fn time_limit_hit(&self) -> bool {
         self.limit.expired()
     }
+}
 
-    /// The error for a decode cut short by the time limit.
-    pub(crate) fn decode_timeout(&self) -> MediaError {
-        decode_timeout(&self.limit)
+/// What ends a read of a source early, besides the end of its stream: the caller's cancel flag,
+/// the source's [`TimeLimit`] (reported as a timeout of `phase`) and, for the GOP demuxer, its
+/// decoders giving up.
+pub(crate) struct Interrupts<'a> {
+    pub(crate) cancel: &'a AtomicBool,
+    pub(crate) limit: &'a TimeLimit,
+    pub(crate) phase: MediaPhase,
+    /// Set when nobody takes packets any more: the read ends as if the stream had.
+    pub(crate) stop: Option<&'a AtomicBool>,
+}
+
+impl Interrupts<'_> {
+    pub(crate) fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// `Err` once cancelled or out of time.
+    pub(crate) fn check(&self) -> Result<(), MediaError> {
+        if self.cancelled() {
+            Err(MediaError::Cancelled)
+        } else if self.limit.expired() {
+            Err(self.timed_out())
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn timed_out(&self) -> MediaError {
+        self.limit.timed_out(self.phase.clone())
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
     }
 }
 
-fn probe_timeout(path: &Path, limit: &TimeLimit) -> MediaError {
-    MediaError::Invalid(format!(
-        "{}: probing hit {} and was stopped",
-        path.display(),
-        limit.describe()
-    ))
-}
-
-pub(crate) fn decode_timeout(limit: &TimeLimit) -> MediaError {
-    MediaError::Decode(format!("decoding hit {} and was stopped", limit.describe()))
+/// The next packet the demuxer delivers, of any stream (the packet scan counts every read as
+/// progress, so filtering is the caller's). `Ok(None)` at the end of the stream, when
+/// [`Interrupts::stop`] is set, and at a read error that is neither a cancel nor a timeout: an
+/// unreadable tail (truncation, garbage) ends the stream, and what was readable before it is
+/// used. `interrupts` is checked before every read, including the retries a demuxer asks for.
+pub(crate) fn next_packet(
+    input: &mut ff::format::context::Input,
+    interrupts: &Interrupts<'_>,
+) -> Result<Option<ff::Packet>, MediaError> {
+    loop {
+        interrupts.check()?;
+        if interrupts.stopped() {
+            return Ok(None);
+        }
+        let mut packet = ff::Packet::empty();
+        match packet.read(input) {
+            Ok(()) => return Ok(Some(packet)),
+            Err(ff::Error::Eof) => return Ok(None),
+            Err(ff::Error::Other { errno }) if errno == libc::EAGAIN => continue,
+            Err(_) => {
+                interrupts.check()?;
+                return Ok(None);
+            }
+        }
+    }
 }
 
 /// Clockwise rotation (0/90/180/270) that makes the picture upright, from the display matrix.
@@ -366,12 +439,11 @@ const SCAN_PROGRESS_BYTES: u64 = 1 << 20;
 /// Packets read that count as progress when the demuxer cannot tell where it is in the file.
 const SCAN_PROGRESS_PACKETS: u64 = 256;
 
-/// Forward progress of the packet scan through the file, for [`TimeLimit::progress`]: the limit
-/// bounds the time between steps, not the scan's total, so a huge file that keeps being read is
-/// never cut off. Progress is a new furthest position (capped at the file's size), at least
-/// [`SCAN_PROGRESS_BYTES`] beyond the last one, so a hostile file whose demuxer seeks back and
-/// forth (or claims positions past the end) gets at most size / 1 MiB restarts. Where no position
-/// is known (no byte context and none on the packets), every [`SCAN_PROGRESS_PACKETS`] packets.
+/// What counts as progress of the packet scan, for [`TimeLimit::progress`]: a new furthest
+/// position (capped at the file's size), at least [`SCAN_PROGRESS_BYTES`] beyond the last one, so
+/// a hostile file whose demuxer seeks back and forth (or claims positions past the end) gets at
+/// most size / 1 MiB restarts. Where no position is known (no byte context and none on the
+/// packets), every [`SCAN_PROGRESS_PACKETS`] packets.
 struct ScanProgress {
     /// Furthest position that restarted the clock. Starts at 0, not where the open left off: an
     /// mp4 with its index at the end leaves the open at the end of the file.
@@ -445,15 +517,12 @@ impl ScanProgress {
     }
 }
 
-/// Reads every packet of the video stream (others are discarded by the demuxer) in decode order.
-/// Every [`SCAN_PROGRESS_BYTES`] read further into the file restart the time limit (see
-/// [`ScanProgress`]), so it bounds the time the scan spends without reading on; the open before it
-/// (header + `find_stream_info`, a bounded read) runs under the plain budget.
+/// Reads every packet of the video stream (others are discarded by the demuxer) in decode order,
+/// under the source's [`TimeLimit`], restarted by [`ScanProgress`].
 fn scan_packets(
     input: &mut ff::format::context::Input,
     stream_index: usize,
-    cancel: &AtomicBool,
-    limit: &TimeLimit,
+    interrupts: &Interrupts<'_>,
 ) -> Result<Vec<PacketEntry>, MediaError> {
     // SAFETY: setting the discard level of other streams on an open context we own.
     unsafe {
@@ -465,35 +534,17 @@ fn scan_packets(
         }
     }
     let mut packets = Vec::new();
-    let mut packet = ff::Packet::empty();
     let mut progress = ScanProgress::new(input);
-    loop {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(MediaError::Cancelled);
-        }
-        // The caller turns this into the "time limit" error with the path.
-        let timed_out = || MediaError::Invalid("time limit".into());
-        if limit.expired() {
-            return Err(timed_out());
-        }
-        match packet.read(input) {
-            Ok(()) => {}
-            Err(ff::Error::Eof) => break,
-            Err(ff::Error::Other { errno }) if errno == libc::EAGAIN => continue,
-            Err(_) if cancel.load(Ordering::Relaxed) => return Err(MediaError::Cancelled),
-            Err(_) if limit.expired() => return Err(timed_out()),
-            // A read error mid-file (truncation, garbage): index what was readable.
-            Err(_) => break,
-        }
+    while let Some(packet) = next_packet(input, interrupts)? {
         // A read that finished after the deadline took longer than the limit by itself: that is
         // a timeout too, not progress (one huge packet, say).
-        if limit.expired() {
-            return Err(timed_out());
+        if interrupts.limit.expired() {
+            return Err(interrupts.timed_out());
         }
         // SAFETY: reading a plain field of the packet we just filled.
         let pos = unsafe { (*packet.as_ptr()).pos };
         if progress.advanced(input, pos) {
-            limit.progress();
+            interrupts.limit.progress();
         }
         if packet.stream() != stream_index {
             continue;
