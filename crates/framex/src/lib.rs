@@ -93,7 +93,8 @@ pub mod fuzzing {
     pub use crate::error::Failure;
     pub use crate::media::colour::{ColourFilters, Transform};
     pub use crate::media::convert::{Converter, Target};
-    pub use crate::media::decode::{decode_frames, decode_frames_parallel, parallel_gops, share, Delivery};
+    pub use crate::media::decode::{decode_frames, decode_frames_parallel, parallel_gops, Delivery};
     pub use crate::media::limit::TimeLimit;
+    pub use crate::media::picture::share;
     pub use crate::media::Source;
 }

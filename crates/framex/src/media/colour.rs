@@ -19,7 +19,7 @@ use ff::ffi;
 use ffmpeg_next as ff;
 use serde::{Deserialize, Serialize};
 
-use super::decode::share;
+use super::picture::share;
 use super::source::ColorInfo;
 use crate::error::{ErrorKind, Failure};
 

@@ -14,6 +14,7 @@ use ffmpeg_next as ff;
 
 use super::index::{FrameIndex, Keyframe};
 use super::limit::TimeLimit;
+use super::picture::share;
 use super::source::{next_packet, Interrupts, MediaError, MediaPhase, Source};
 
 /// What a sweep did.
@@ -28,21 +29,6 @@ pub struct DecodeStats {
     pub busy: Duration,
     /// Wall time the consumer took to accept frames (queue back-pressure).
     pub waiting: Duration,
-}
-
-/// A new reference to the same decoded picture (no pixel copy). ffmpeg-next's `Clone` for
-/// frames is a deep copy (`av_frame_copy`), which for 1080p costs a 3 MB memcpy and fresh pages
-/// per frame.
-pub fn share(frame: &ff::frame::Video) -> ff::frame::Video {
-    let mut out = ff::frame::Video::empty();
-    // SAFETY: `out` is a freshly allocated, empty AVFrame; `frame` is a valid decoded frame whose
-    // buffers are reference-counted, so av_frame_ref only takes new references to them.
-    let r = unsafe { ffi::av_frame_ref(out.as_mut_ptr(), frame.as_ptr()) };
-    if r < 0 {
-        // Not reference-counted (never the case for decoder output): fall back to a copy.
-        return frame.clone();
-    }
-    out
 }
 
 /// Outcome of handing a decoded frame to the consumer.

@@ -11,6 +11,7 @@ pub mod convert;
 pub mod decode;
 pub mod index;
 pub mod limit;
+pub mod picture;
 pub mod source;
 
 pub use index::FrameIndex;
