@@ -172,6 +172,9 @@ fn available_jobs(jobs: usize) -> usize {
     }
 }
 
+/// The outcome of fetching each distinct remote source, by normalised URL.
+type Fetches = HashMap<String, Result<remote::Fetched, Failure>>;
+
 /// A distinct source of this run (several clips and paths may share it).
 struct SourceEntry {
     path: PathBuf,
@@ -375,13 +378,7 @@ impl<'a> Run<'a> {
     /// Fetches every distinct remote source — from the store when a finished download is
     /// recorded there (no network), else downloaded, up to `jobs` at once. Uncached runs
     /// download into a temporary folder inside the output folder, removed after the run.
-    fn fetch_remote(
-        &mut self,
-        refs: &[Option<SrcRef>],
-    ) -> (
-        HashMap<String, Result<remote::Fetched, Failure>>,
-        Option<Arc<tempfile::TempDir>>,
-    ) {
+    fn fetch_remote(&mut self, refs: &[Option<SrcRef>]) -> (Fetches, Option<Arc<tempfile::TempDir>>) {
         let mut urls: Vec<String> = Vec::new();
         for r in refs.iter().flatten() {
             if let SrcRef::Remote(u) = r {

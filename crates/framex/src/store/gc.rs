@@ -509,7 +509,7 @@ pub fn verify(store: &Store, repair: bool) -> VerifyReport {
     for e in fs::read_dir(store.layout().urls_dir()).into_iter().flatten().flatten() {
         rep.url_records_checked += 1;
         let p = e.path();
-        if !read_record(&p).is_some_and(|r| SourceKey::parse(&r.key).is_some()) {
+        if read_record(&p).is_none_or(|r| SourceKey::parse(&r.key).is_none()) {
             rep.damaged.push(format!("{}: unreadable URL record", p.display()));
             if repair && fs::remove_file(&p).is_ok() {
                 rep.repaired += 1;
