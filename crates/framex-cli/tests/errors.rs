@@ -1,9 +1,7 @@
 //! Bad sources fail per clip with the right kind while good clips still succeed (exit 1); a bad
 //! manifest is unusable input (exit 2) with a message naming the field or line (SPEC §1, §6).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 /// `cfr30` (moov at the end, as ffmpeg writes by default) cut in half: no index at all.

@@ -2,11 +2,9 @@
 //! gets, held frames, VFR, alpha, rotation and loops. Every frame is identified with the oracle
 //! of `common` (minimum SSE over all source frames must be the frame the sampling rule names).
 
-mod common;
-
 use std::os::unix::fs::MetadataExt;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 /// The oracle's expected source frame for every output frame of a rate-1 clip of `src`.

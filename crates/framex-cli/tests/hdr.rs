@@ -3,11 +3,9 @@
 //! untouched; with `--tonemap`, HDR clips are tone-mapped to BT.709 SDR. Each transform is its
 //! own store variant. The oracle is the ffmpeg CLI running the same filters.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// Our frames must match the ffmpeg CLI's output of the same filter chain this closely (measured

@@ -21,12 +21,10 @@
 //! A loop never holds: at its inclusive end instant (t = E, where no sample of the window exists)
 //! HyperFrames' lookup still wraps, e.g. `loop` at t = 2.5 shows media 0.2 + (2.0 mod 0.8) = 0.6.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const FPS: i128 = 30;

@@ -7,8 +7,6 @@
 //! reached with `--allow-private-network` (which also permits plain `http://`). No test touches
 //! any other address: the refusal tests are refused before connecting.
 
-mod common;
-
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -19,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const ALLOW: &str = "--allow-private-network";

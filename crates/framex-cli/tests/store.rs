@@ -6,8 +6,6 @@
 //! Every frame that matters is identified with the oracle of `common`; counters are asserted
 //! exactly wherever the behaviour is deterministic.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -17,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const X264: &str = "-c:v libx264 -preset veryfast -pix_fmt yuv420p";

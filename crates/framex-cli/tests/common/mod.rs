@@ -9,7 +9,6 @@
 //!
 //! Fixtures are cached in `CARGO_TARGET_TMPDIR/framex-fixtures`, named by a hash of their recipe,
 //! so they are synthesized once and shared by every test (and every later run).
-#![allow(dead_code)]
 
 use std::cmp::Ordering;
 use std::collections::hash_map::DefaultHasher;
@@ -86,15 +85,6 @@ impl Q {
             d *= 10;
         }
         Q::new(if neg { -n } else { n }, d)
-    }
-
-    /// Exact value of a JSON number or string (`30`, `2.5`, `"30000/1001"`).
-    pub fn from_json(v: &Value) -> Q {
-        match v {
-            Value::String(s) => Q::parse(s),
-            Value::Number(n) => Q::parse(&n.to_string()),
-            other => panic!("not a number: {other}"),
-        }
     }
 
     pub fn floor(self) -> i128 {
