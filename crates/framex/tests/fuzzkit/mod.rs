@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod exercise;
+pub mod internals;
 
 use std::path::{Path, PathBuf};
 
