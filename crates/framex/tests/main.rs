@@ -4,6 +4,8 @@
 // The seeded mutation fuzzer shared by the `fuzz_*` modules and, by path, the `cargo fuzz` targets.
 mod fuzzkit;
 
+// `framex::extract`, `framex::probe` and the result JSON, called as a library user would.
+mod api;
 // Mutants of the manifest and HTML corpora through the readers, window resolution and lookup.
 mod fuzz_inputs;
 // Mutants of the media corpus through probe, decode, conversion and encoding.
