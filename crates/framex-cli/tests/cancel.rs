@@ -1,4 +1,4 @@
-//! Ctrl-C during `framex extract` (SPEC §5, §3): prompt exit, nothing partial published, no
+//! Ctrl-C during `framex extract` (contract §5, §3): prompt exit, nothing partial published, no
 //! temporaries left in --out, `cancelled` reported for unfinished clips, and the store still
 //! works afterwards.
 

@@ -1,4 +1,4 @@
-//! Remote sources (SPEC §1 `src` as a URL, §4 store, §6 `source_rejected`): downloaded once into
+//! Remote sources (contract §1 `src` as a URL, §4 store, §6 `source_rejected`): downloaded once into
 //! the store keyed by content and reused without the network, limits on size and time,
 //! redirects checked hop by hop, resumable downloads, and private addresses refused unless the
 //! testing allowance is given.

@@ -1,8 +1,8 @@
-//! The library contract, tested as a program calling `framex` would (no CLI in between):
-//! cancellation leaves every unfinished clip `Cancelled` and nothing partial behind, the
-//! progress totals equal the result's totals, the result JSON keeps its shape (a snapshot), and
-//! `framex::probe` agrees with ffprobe. Media is synthesized with the ffmpeg CLI into a temp dir;
-//! every run gets its own store folder, never the user's cache.
+//! The library contract (contract §3, §5), tested as a program calling `framex` would, with no
+//! CLI in between: cancellation leaves every unfinished clip `Cancelled` and nothing partial
+//! behind, the progress totals equal the result's totals, the result JSON keeps its shape (a
+//! snapshot), and `framex::probe` agrees with ffprobe. Media is synthesized with the ffmpeg CLI
+//! into a temp dir; every run gets its own store folder, never the user's cache.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Shared helpers for the `framex` integration tests: fixture synthesis with the ffmpeg CLI,
 //! running the `framex` binary in an isolated workspace, and the frame-identity oracle.
 //!
-//! The oracle is an independent implementation of the sampling contract (SPEC §2): it reads the
+//! The oracle is an independent implementation of the sampling contract (contract §2): it reads the
 //! source's frame presentation times with `ffprobe`, computes which source frame every output
 //! frame must show, decodes both framex's images and *all* source frames (with the ffmpeg CLI) to
 //! the same small grayscale raster, and requires the minimum-SSE source frame to be exactly the
@@ -279,7 +279,7 @@ pub fn short2s() -> PathBuf {
     })
 }
 
-/// SPEC §7 VFR recipe at 320x180: 10 s of 60 fps with the frames in [1,2], [3,4], [5,6], [7,8]
+/// contract §7 VFR recipe at 320x180: 10 s of 60 fps with the frames in [1,2], [3,4], [5,6], [7,8]
 /// dropped (four ~1 s gaps), one keyframe. Checked: 1 keyframe, 4 gaps > 1 s (356 frames).
 pub fn vfr() -> PathBuf {
     static C: OnceLock<PathBuf> = OnceLock::new();
@@ -707,7 +707,7 @@ pub fn source_times(p: &Path) -> SourceTimes {
 }
 
 impl SourceTimes {
-    /// The tolerance of SPEC §2: one tick of the time base, at least 1/1000 of an output frame
+    /// The tolerance of contract §2: one tick of the time base, at least 1/1000 of an output frame
     /// — and never more than 1/16 of the source's (median) frame interval, so a coarse time base
     /// (y4m ticks once per frame) cannot shift every sample by a whole frame.
     pub fn tolerance(&self, fps: Q) -> Q {
