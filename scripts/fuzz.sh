@@ -39,7 +39,7 @@ fi
 seed="${FRAMEX_FUZZ_SEED:-$RANDOM$RANDOM}"
 echo "== mutation harness, FRAMEX_FUZZ_SEED=$seed" >&2
 FRAMEX_FUZZ_SEED="$seed" FRAMEX_FUZZ_ITERS="${FRAMEX_FUZZ_ITERS:-20000}" \
-  cargo test -p framex --test fuzz_inputs -- --nocapture || status=1
+  cargo test -p framex --test integration fuzz_inputs:: -- --nocapture || status=1
 FRAMEX_FUZZ_SEED="$seed" FRAMEX_FUZZ_ITERS="${FRAMEX_FUZZ_ITERS:-3000}" \
-  cargo test -p framex --test fuzz_media -- --nocapture || status=1
+  cargo test -p framex --test integration fuzz_media:: -- --nocapture || status=1
 exit $status

@@ -4,6 +4,10 @@
 #[allow(dead_code)]
 #[path = "../../crates/framex/tests/fuzzkit/exercise.rs"]
 mod exercise;
+// Everything internal to framex that the harness names, shared with the stable tests.
+#[allow(dead_code, unused_imports)]
+#[path = "../../crates/framex/tests/fuzzkit/internals.rs"]
+mod internals;
 
 use libfuzzer_sys::fuzz_target;
 

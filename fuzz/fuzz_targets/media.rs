@@ -10,13 +10,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ffmpeg_next as ff;
-use framex::media::decode::{decode_frames, decode_frames_parallel, parallel_gops, share, Delivery};
-use framex::media::Source;
 use libfuzzer_sys::fuzz_target;
 
 #[allow(dead_code)]
 #[path = "../../crates/framex/tests/fuzzkit/exercise.rs"]
 mod exercise;
+// Everything internal to framex that the harness names, shared with the stable tests.
+#[allow(dead_code, unused_imports)]
+#[path = "../../crates/framex/tests/fuzzkit/internals.rs"]
+mod internals;
+
+use internals::{decode_frames, decode_frames_parallel, parallel_gops, share, Delivery, Source};
 
 fn extension(data: &[u8]) -> &'static str {
     match data {

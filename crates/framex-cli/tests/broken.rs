@@ -10,13 +10,11 @@
 //! promptly, while the other clip succeeds; one whose probe or decode keeps making progress is
 //! never cut off.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// `short2s` with the index (moov) at the front.
@@ -463,7 +461,7 @@ fn broken_media_corpus_fails_per_clip_with_its_kind_and_good_clips_succeed() {
     // The store is healthy after all that.
     let mut verify = w.command();
     verify.args(["cache", "verify"]);
-    let v = common::run(verify);
+    let v = crate::common::run(verify);
     assert_eq!(v.code(), Some(0), "cache verify\n{v}");
     let report: Value = serde_json::from_str(v.stdout.trim()).expect("verify JSON");
     assert_eq!(report["damaged"].as_array().map(|a| a.len()), Some(0), "{v}");
@@ -543,7 +541,7 @@ fn a_source_over_its_time_limit_fails_promptly_while_the_other_clip_succeeds() {
     // The run left the store healthy.
     let mut verify = w.command();
     verify.args(["cache", "verify"]);
-    assert_eq!(common::run(verify).code(), Some(0));
+    assert_eq!(crate::common::run(verify).code(), Some(0));
 }
 
 #[test]

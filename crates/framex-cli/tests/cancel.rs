@@ -1,14 +1,12 @@
-//! Ctrl-C during `framex extract` (SPEC §5, §3): prompt exit, nothing partial published, no
+//! Ctrl-C during `framex extract` (contract §5, §3): prompt exit, nothing partial published, no
 //! temporaries left in --out, `cancelled` reported for unfinished clips, and the store still
 //! works afterwards.
-
-mod common;
 
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 /// Upper bound for "exits promptly" after SIGINT (the contract says < ~2 s; 1 s of slack for a

@@ -1,9 +1,7 @@
 //! Bad sources fail per clip with the right kind while good clips still succeed (exit 1); a bad
-//! manifest is unusable input (exit 2) with a message naming the field or line (SPEC §1, §6).
+//! manifest is unusable input (exit 2) with a message naming the field or line (contract §1, §6).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 /// `cfr30` (moov at the end, as ffmpeg writes by default) cut in half: no index at all.
@@ -187,8 +185,8 @@ fn missing_manifest_is_unusable_input() {
 
 #[test]
 fn relative_source_escaping_the_project_folder_is_rejected() {
-    // SPEC §6: `source_rejected` for a path that escapes the project (manifest) folder; an
-    // absolute path is allowed (SPEC §1: "relative to the manifest's folder (or absolute)").
+    // contract §6: `source_rejected` for a path that escapes the project (manifest) folder; an
+    // absolute path is allowed (contract §1: "A `src` may also be an absolute path").
     let w = Work::new();
     let outside = w.add("outside.mp4", &cfr30());
     let proj = w.path().join("proj");

@@ -1,12 +1,10 @@
-//! `framex extract`: which source frame every output file shows (SPEC §2), how many files a clip
+//! `framex extract`: which source frame every output file shows (contract §2), how many files a clip
 //! gets, held frames, VFR, alpha, rotation and loops. Every frame is identified with the oracle
 //! of `common` (minimum SSE over all source frames must be the frame the sampling rule names).
 
-mod common;
-
 use std::os::unix::fs::MetadataExt;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 /// The oracle's expected source frame for every output frame of a rate-1 clip of `src`.
@@ -369,7 +367,7 @@ fn playback_rate_scales_media_time() {
 
 #[test]
 fn duplicate_and_overlapping_clips_encode_each_source_frame_once() {
-    // SPEC §4/§5: the frames needed by all clips of a source are planned together; a duplicate
+    // contract §4/§5: the frames needed by all clips of a source are planned together; a duplicate
     // clip and an overlapping trim reuse the frames already encoded in the run.
     let w = Work::new();
     let src = w.add("clip.mp4", &cfr30());
@@ -395,7 +393,7 @@ fn duplicate_and_overlapping_clips_encode_each_source_frame_once() {
 
 #[test]
 fn window_from_the_middle_decodes_from_the_keyframe_before_it_only() {
-    // SPEC §5: decode forward from the keyframe before the first needed frame. cfr30 has a
+    // contract §5: decode forward from the keyframe before the first needed frame. cfr30 has a
     // keyframe every 30 frames; source frames 75..=134 need decoding from frame 60 (2.0 s):
     // 75 frames, plus a little B-frame reordering slack — not the 135 from the file's start.
     let w = Work::new();

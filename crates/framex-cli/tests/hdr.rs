@@ -1,13 +1,11 @@
-//! HDR both ways (SPEC §2): in a composition with an HDR source, SDR clips are converted to
+//! HDR both ways (contract §2): in a composition with an HDR source, SDR clips are converted to
 //! BT.2020 in the same pass (PQ target if any source is PQ, else HLG) while HDR clips stay
 //! untouched; with `--tonemap`, HDR clips are tone-mapped to BT.709 SDR. Each transform is its
 //! own store variant. The oracle is the ffmpeg CLI running the same filters.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// Our frames must match the ffmpeg CLI's output of the same filter chain this closely (measured

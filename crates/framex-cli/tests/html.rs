@@ -1,7 +1,7 @@
 //! A HyperFrames HTML composition end to end: `framex extract index.html` and then
 //! `framex frame index.html --at t …` at every output time of the composition, checking which
 //! clips are on screen and that each returned file shows the source frame the lookup rule
-//! (SPEC §3, HyperFrames `FrameLookupTable`) and the sampling rule (SPEC §2) name — identified
+//! (contract §3, HyperFrames `FrameLookupTable`) and the sampling rule (contract §2) name — identified
 //! with the oracle of `common` (minimum SSE over every source frame).
 //!
 //! The composition (30 fps, 3 s, 320x180 sources) has four clips:
@@ -21,12 +21,10 @@
 //! A loop never holds: at its inclusive end instant (t = E, where no sample of the window exists)
 //! HyperFrames' lookup still wraps, e.g. `loop` at t = 2.5 shows media 0.2 + (2.0 mod 0.8) = 0.6.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const FPS: i128 = 30;
@@ -136,7 +134,7 @@ impl Expect {
         }
         // framex's last sample. HyperFrames holds its last extracted frame, which it samples on
         // the media-time grid: for `fast` (rate 2) at t = 1.7 that is media 1 + 89/30, framex's
-        // is 1 + 44·2/30 (deliberate: one frame per composition frame, SPEC §2; see
+        // is 1 + 44·2/30 (deliberate: one frame per composition frame, contract §2; see
         // docs/hyperframes-differences.md).
         let last = self.media_start + Q::int(self.frames as i128 - 1) * self.rate / fps;
         if m > last {
@@ -445,7 +443,7 @@ fn html_composition_lookup_at_float_spelled_output_times() {
     // A renderer computes output times as floating-point k/30 and passes their shortest decimal
     // spelling (JavaScript `String(k / 30)`, e.g. "0.03333333333333333"). HyperFrames'
     // `FrameLookupTable` answers those with frame `floor(local·rate·fps + 1e-9)`, i.e. the frame
-    // of output time k/30 exactly (the 1e-9 absorbs float noise); SPEC §3 promises those
+    // of output time k/30 exactly (the 1e-9 absorbs float noise); contract §3 promises those
     // semantics. So `--at <String(k/30)>` must give the same clips and files as the exact time.
     let s = setup();
     s.extract().assert_ok();

@@ -2,11 +2,9 @@
 //! be, and the frame-identity oracle can tell every source frame from every other one after a
 //! JPEG/PNG round trip (so a frame-identity failure elsewhere is framex's, not the oracle's).
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 /// Encodes every frame of `src` with the ffmpeg CLI the way framex would (JPEG `-q:v 2`, or PNG),
 /// then requires the oracle to map each image back to its own source frame with a clear margin.

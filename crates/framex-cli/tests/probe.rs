@@ -1,8 +1,6 @@
 //! `framex probe FILE`: the metadata JSON (checked against ffprobe) and failure on bad files.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn probe_ok(w: &Work, file: &std::path::Path) -> Value {

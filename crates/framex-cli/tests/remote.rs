@@ -1,4 +1,4 @@
-//! Remote sources (SPEC §1 `src` as a URL, §4 store, §6 `source_rejected`): downloaded once into
+//! Remote sources (contract §1 `src` as a URL, §4 store, §6 `source_rejected`): downloaded once into
 //! the store keyed by content and reused without the network, limits on size and time,
 //! redirects checked hop by hop, resumable downloads, and private addresses refused unless the
 //! testing allowance is given.
@@ -6,8 +6,6 @@
 //! Everything is served by a small std-only HTTP/1.1 server on 127.0.0.1 (an ephemeral port),
 //! reached with `--allow-private-network` (which also permits plain `http://`). No test touches
 //! any other address: the refusal tests are refused before connecting.
-
-mod common;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -19,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const ALLOW: &str = "--allow-private-network";

@@ -1,12 +1,10 @@
-//! The frame store (SPEC §3–§4): frame-level reuse inside a run and across runs, whole-clip hits
+//! The frame store (contract §3–§4): frame-level reuse inside a run and across runs, whole-clip hits
 //! that decode nothing, content-addressed sources (copy / rename hit, rewrite misses), several
 //! processes on one store, a kill -9 mid-write, LRU garbage collection that counts hard links once
 //! and never evicts a locked source, an unwritable cache folder, and `--cache-dir off`.
 //!
 //! Every frame that matters is identified with the oracle of `common`; counters are asserted
 //! exactly wherever the behaviour is deterministic.
-
-mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
@@ -17,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const X264: &str = "-c:v libx264 -preset veryfast -pix_fmt yuv420p";
@@ -693,7 +691,7 @@ fn copies_and_renames_hit_while_a_rewritten_source_misses() {
         "a same-size rewrite with the old mtime must not hit the old content\n{run6}"
     );
     assert_eq!(run6.breakdown("framesReused"), 0, "{run6}");
-    // (Y4M's time base is 1/30: the one-tick tolerance of SPEC §2 is a whole frame here, so the
+    // (Y4M's time base is 1/30: the one-tick tolerance of contract §2 is a whole frame here, so the
     // clip shows source frames 31..=59 with the last held — 29 distinct. The oracle knows.)
     let exp_new = expected(&s, "1", "1");
     assert_eq!(run6.breakdown("framesEncoded"), distinct(&exp_new) as u64, "{run6}");

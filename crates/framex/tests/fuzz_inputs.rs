@@ -8,13 +8,11 @@
 //! failure names `FRAMEX_FUZZ_SEED=… FRAMEX_FUZZ_CASE=…` to replay it, and saves the input under
 //! `target/tmp/fuzz-failures/`.
 
-mod fuzzkit;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::fuzzkit::{catch, corpus, exercise, mutant, record_failure, Rng, Settings};
 use framex::Composition;
-use fuzzkit::{catch, corpus, exercise, mutant, record_failure, Rng, Settings};
 
 /// A parser case taking longer than this (debug build, loaded machine) counts as a hang.
 const CASE_LIMIT: Duration = Duration::from_secs(5);

@@ -11,20 +11,18 @@
 //! FFmpeg runs in this process, so a crash inside it (abort, segfault) kills the test binary
 //! rather than failing one case: before each case the harness writes the case's coordinates and
 //! input to `target/tmp/fuzz-media/current.*`, which then holds the crashing input. Replay any
-//! case with `FRAMEX_FUZZ_SEED=… FRAMEX_FUZZ_CASE=… cargo test -p framex --test fuzz_media`.
-
-mod fuzzkit;
+//! case with `FRAMEX_FUZZ_SEED=… FRAMEX_FUZZ_CASE=… cargo test -p framex --test integration fuzz_media::`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::fuzzkit::internals::{
+    decode_frames, decode_frames_parallel, parallel_gops, share, Delivery, MediaError, Source,
+};
+use crate::fuzzkit::{catch, corpus, exercise, mutant, record_failure, Rng, Seed, Settings};
 use ffmpeg_next as ff;
-use framex::media::decode::{decode_frames, decode_frames_parallel, parallel_gops, share, Delivery};
-use framex::media::Source;
-use framex::MediaError;
-use fuzzkit::{catch, corpus, exercise, mutant, record_failure, Rng, Seed, Settings};
 
 /// Per-source time limit given to every case (probe + decode).
 const LIMIT: Duration = Duration::from_secs(10);

@@ -1,7 +1,7 @@
 //! Shared helpers for the `framex` integration tests: fixture synthesis with the ffmpeg CLI,
 //! running the `framex` binary in an isolated workspace, and the frame-identity oracle.
 //!
-//! The oracle is an independent implementation of the sampling contract (SPEC §2): it reads the
+//! The oracle is an independent implementation of the sampling contract (contract §2): it reads the
 //! source's frame presentation times with `ffprobe`, computes which source frame every output
 //! frame must show, decodes both framex's images and *all* source frames (with the ffmpeg CLI) to
 //! the same small grayscale raster, and requires the minimum-SSE source frame to be exactly the
@@ -9,7 +9,6 @@
 //!
 //! Fixtures are cached in `CARGO_TARGET_TMPDIR/framex-fixtures`, named by a hash of their recipe,
 //! so they are synthesized once and shared by every test (and every later run).
-#![allow(dead_code)]
 
 use std::cmp::Ordering;
 use std::collections::hash_map::DefaultHasher;
@@ -86,15 +85,6 @@ impl Q {
             d *= 10;
         }
         Q::new(if neg { -n } else { n }, d)
-    }
-
-    /// Exact value of a JSON number or string (`30`, `2.5`, `"30000/1001"`).
-    pub fn from_json(v: &Value) -> Q {
-        match v {
-            Value::String(s) => Q::parse(s),
-            Value::Number(n) => Q::parse(&n.to_string()),
-            other => panic!("not a number: {other}"),
-        }
     }
 
     pub fn floor(self) -> i128 {
@@ -289,7 +279,7 @@ pub fn short2s() -> PathBuf {
     })
 }
 
-/// SPEC §7 VFR recipe at 320x180: 10 s of 60 fps with the frames in [1,2], [3,4], [5,6], [7,8]
+/// contract §7 VFR recipe at 320x180: 10 s of 60 fps with the frames in [1,2], [3,4], [5,6], [7,8]
 /// dropped (four ~1 s gaps), one keyframe. Checked: 1 keyframe, 4 gaps > 1 s (356 frames).
 pub fn vfr() -> PathBuf {
     static C: OnceLock<PathBuf> = OnceLock::new();
@@ -717,7 +707,7 @@ pub fn source_times(p: &Path) -> SourceTimes {
 }
 
 impl SourceTimes {
-    /// The tolerance of SPEC §2: one tick of the time base, at least 1/1000 of an output frame
+    /// The tolerance of contract §2: one tick of the time base, at least 1/1000 of an output frame
     /// — and never more than 1/16 of the source's (median) frame interval, so a coarse time base
     /// (y4m ticks once per frame) cannot shift every sample by a whole frame.
     pub fn tolerance(&self, fps: Q) -> Q {

@@ -1,14 +1,15 @@
 //! What a run does with fuzzed input once it parses or opens — shared by the stable mutation
 //! tests (`crates/framex/tests/fuzz_*.rs`) and the `cargo fuzz` targets (`fuzz/fuzz_targets/`,
-//! which include this file by path), so both exercise the same code.
+//! which include this file by path), so both exercise the same code. Internal items come from the
+//! sibling `internals` module, which both kinds of includer declare next to this one.
 
 use ffmpeg_next as ff;
-use framex::composition::lookup::{ClipTiming, FrameLookup};
-use framex::composition::window::resolve_window;
-use framex::encode::{ImageEncoder, ImageFormat, Variant};
-use framex::media::colour::{ColourFilters, Hdr, Transform};
-use framex::media::convert::{Converter, Target};
 use framex::{Composition, Rational};
+
+use super::internals::{
+    resolve_window, ClipTiming, ColourFilters, Converter, FrameLookup, Hdr, ImageEncoder, ImageFormat, Target,
+    Transform, Variant,
+};
 
 /// Source lengths a composition is resolved against: tiny, typical, odd, a day.
 fn source_ends() -> [Rational; 5] {

@@ -7,9 +7,9 @@
 //! Every case `i` of a run with seed `S` is generated from `(S, i)` alone, so a failure is
 //! replayed with `FRAMEX_FUZZ_SEED=S FRAMEX_FUZZ_CASE=i`. `FRAMEX_FUZZ_ITERS=N` sets the
 //! number of cases (`scripts/fuzz.sh` uses it for long campaigns with this same harness).
-#![allow(dead_code)]
 
 pub mod exercise;
+pub mod internals;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,408 @@
+//! The library contract (contract §3, §5), tested as a program calling `framex` would, with no
+//! CLI in between: cancellation leaves every unfinished clip `Cancelled` and nothing partial
+//! behind, the progress totals equal the result's totals, the result JSON keeps its shape (a
+//! snapshot), and `framex::probe` agrees with ffprobe. Media is synthesized with the ffmpeg CLI
+//! into a temp dir; every run gets its own store folder, never the user's cache.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use framex::{CancelToken, ClipSpec, Composition, ErrorKind, ExtractOptions, ExtractionResult, Progress, Rational};
+use serde_json::Value;
+
+// ------------------------------------------------------------------------------------------------
+// Helpers
+// ------------------------------------------------------------------------------------------------
+
+/// The only place options are built: the options type is about to change shape (a `Default` plus
+/// field assignment), and no test may fall back on the user's real cache folder.
+fn options(out: &Path, cache: Option<&Path>) -> ExtractOptions {
+    let mut o = ExtractOptions::new(out);
+    o.cache_dir = cache.map(Path::to_path_buf);
+    o
+}
+
+/// The only place compositions are built, for the same reason as `options`: 30 fps, format
+/// chosen by alpha, relative `src` resolved against `base`.
+fn composition(base: &Path, clips: Vec<ClipSpec>) -> Composition {
+    Composition {
+        fps: Rational::from_int(30),
+        format: framex::FormatChoice::Auto,
+        quality: 90,
+        tonemap: false,
+        timeline_end: None,
+        clips,
+        base_dir: base.to_path_buf(),
+    }
+}
+
+/// A clip of `src` from the composition's start, playing media `[from, from + secs)`.
+fn clip(id: &str, src: &str, from: i64, secs: i64) -> ClipSpec {
+    let mut c = ClipSpec::new(id, src);
+    c.media_start = Rational::from_int(from);
+    c.end = Some(Rational::from_int(secs));
+    c
+}
+
+fn run_tool(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Writes `dir/name`: `secs` seconds of testsrc2 at `size` and 30 fps as H.264 (a keyframe
+/// every second).
+fn synth(dir: &Path, name: &str, size: &str, secs: u32) -> PathBuf {
+    let path = dir.join(name);
+    run_tool(
+        Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+            ])
+            .arg(format!("testsrc2=size={size}:rate=30:duration={secs}"))
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+                "-g",
+                "30",
+            ])
+            .arg(&path),
+    );
+    path
+}
+
+/// A temp folder holding the sources, the output folder and the store folder of one test.
+struct Work {
+    dir: tempfile::TempDir,
+}
+
+impl Work {
+    fn new() -> Work {
+        Work {
+            dir: tempfile::Builder::new()
+                .prefix("framex-api-")
+                .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+                .unwrap(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn out(&self) -> PathBuf {
+        self.path().join("out")
+    }
+
+    fn cache(&self) -> PathBuf {
+        self.path().join("cache")
+    }
+}
+
+/// Names in `dir` (none if it does not exist).
+fn entries(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The store's folder of temporaries (staging folders of unpublished clips live there).
+fn store_tmp(cache: &Path) -> PathBuf {
+    cache.join("framex-v1").join("tmp")
+}
+
+/// Every clip in `result.clips` has its complete folder: exactly its frame files.
+fn assert_complete(result: &ExtractionResult) {
+    for c in &result.clips {
+        let expected: BTreeSet<String> = (0..c.frames)
+            .map(|k| framex::frame_file_name(k, c.format.extension()))
+            .collect();
+        assert_eq!(
+            entries(&c.dir),
+            expected,
+            "clip {}: its folder holds exactly its frames",
+            c.id
+        );
+    }
+}
+
+fn error_kinds(result: &ExtractionResult) -> Vec<(String, ErrorKind)> {
+    result.errors.iter().map(|e| (e.id.clone(), e.kind)).collect()
+}
+
+/// Records what a run reports, and cancels it once `cancel_after` frames are reported written.
+#[derive(Default)]
+struct Recorder {
+    planned: Mutex<Vec<u64>>,
+    wrote: AtomicU64,
+    cancel_after: Option<(u64, CancelToken)>,
+}
+
+impl Progress for Recorder {
+    fn planned(&self, frames: u64, _sources: usize) {
+        self.planned.lock().unwrap().push(frames);
+    }
+
+    fn wrote(&self, _source: Option<usize>, n: u64) {
+        let total = self.wrote.fetch_add(n, Ordering::SeqCst) + n;
+        if let Some((after, token)) = &self.cancel_after {
+            if total >= *after {
+                token.cancel();
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Cancellation
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn a_cancelled_token_fails_every_clip_as_cancelled_and_writes_nothing() {
+    let w = Work::new();
+    synth(w.path(), "a.mp4", "320x180", 1);
+    synth(w.path(), "b.mp4", "320x180", 1);
+    let comp = composition(w.path(), vec![clip("a", "a.mp4", 0, 1), clip("b", "b.mp4", 0, 1)]);
+    let opts = options(&w.out(), Some(&w.cache()));
+    opts.cancel.cancel();
+    let result = framex::extract(&comp, &opts);
+    assert!(!result.success, "{result:?}");
+    assert!(result.clips.is_empty(), "{result:?}");
+    assert_eq!(
+        error_kinds(&result),
+        vec![
+            ("a".to_string(), ErrorKind::Cancelled),
+            ("b".to_string(), ErrorKind::Cancelled)
+        ]
+    );
+    assert!(
+        result.errors.iter().all(|e| e.retryable),
+        "cancelled clips may be retried"
+    );
+    assert_eq!(
+        entries(&w.out()),
+        BTreeSet::new(),
+        "nothing written to the output folder"
+    );
+    assert_eq!(
+        entries(&store_tmp(&w.cache())),
+        BTreeSet::new(),
+        "no store temporaries left"
+    );
+}
+
+#[test]
+fn cancelling_mid_run_leaves_unfinished_clips_cancelled_and_nothing_partial() {
+    let w = Work::new();
+    // 300 frames of 640x360: still being produced long after the first frames are reported.
+    synth(w.path(), "long.mp4", "640x360", 10);
+    synth(w.path(), "small.mp4", "320x180", 1);
+    let comp = composition(
+        w.path(),
+        vec![clip("long", "long.mp4", 0, 10), clip("small", "small.mp4", 0, 1)],
+    );
+    let mut opts = options(&w.out(), Some(&w.cache()));
+    let recorder = Arc::new(Recorder {
+        cancel_after: Some((20, opts.cancel.clone())),
+        ..Recorder::default()
+    });
+    opts.progress = Some(recorder.clone());
+    let result = framex::extract(&comp, &opts);
+
+    assert!(opts.cancel.is_cancelled(), "the run reported 20 frames written");
+    assert!(!result.success, "{result:?}");
+    assert!(
+        result.errors.iter().any(|e| e.id == "long"),
+        "the 300-frame clip cannot have finished: {result:?}"
+    );
+    assert!(
+        result.errors.iter().all(|e| e.kind == ErrorKind::Cancelled),
+        "every unfinished clip is cancelled: {:?}",
+        error_kinds(&result)
+    );
+    assert_eq!(result.clips.len() + result.errors.len(), 2, "{result:?}");
+    assert_complete(&result);
+    let finished: BTreeSet<String> = result.clips.iter().map(|c| c.id.clone()).collect();
+    assert_eq!(
+        entries(&w.out()),
+        finished,
+        "the output folder holds the finished clips' folders and nothing else"
+    );
+    assert_eq!(
+        entries(&store_tmp(&w.cache())),
+        BTreeSet::new(),
+        "no store temporaries left"
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// Progress totals
+// ------------------------------------------------------------------------------------------------
+
+/// Runs `comp` with a fresh recorder; every clip must succeed, and the progress totals must equal
+/// the result's.
+fn run_and_check_totals(comp: &Composition, w: &Work) -> ExtractionResult {
+    let mut opts = options(&w.out(), Some(&w.cache()));
+    let recorder = Arc::new(Recorder::default());
+    opts.progress = Some(recorder.clone());
+    let result = framex::extract(comp, &opts);
+    assert!(result.success, "{result:?}");
+    assert_eq!(result.clips.len(), comp.clips.len());
+    assert_complete(&result);
+    let planned = recorder.planned.lock().unwrap().clone();
+    assert_eq!(
+        planned,
+        vec![result.total_frames],
+        "`planned` is reported once, with the result's total"
+    );
+    assert_eq!(
+        recorder.wrote.load(Ordering::SeqCst),
+        result.total_frames,
+        "the frames reported written add up to the result's total"
+    );
+    result
+}
+
+#[test]
+fn progress_totals_equal_the_result_totals() {
+    let w = Work::new();
+    synth(w.path(), "a.mp4", "320x180", 2);
+    synth(w.path(), "b.mp4", "320x180", 2);
+    // Cold store; `a2` is a duplicate of `a` (same source, same window), `b` a trim.
+    let first = composition(
+        w.path(),
+        vec![
+            clip("a", "a.mp4", 0, 1),
+            clip("a2", "a.mp4", 0, 1),
+            clip("b", "b.mp4", 1, 1),
+        ],
+    );
+    let result = run_and_check_totals(&first, &w);
+    assert_eq!(result.total_frames, 90);
+    assert_eq!(result.breakdown.clip_hits, 0, "{:?}", result.breakdown);
+
+    // Warm: `a` and `a2` are whole-clip hits, `c` is new.
+    let second = composition(
+        w.path(),
+        vec![
+            clip("a", "a.mp4", 0, 1),
+            clip("a2", "a.mp4", 0, 1),
+            clip("c", "b.mp4", 0, 2),
+        ],
+    );
+    let result = run_and_check_totals(&second, &w);
+    assert_eq!(result.total_frames, 120);
+    assert_eq!(result.breakdown.clip_hits, 2, "{:?}", result.breakdown);
+    assert_eq!(result.breakdown.clip_misses, 1, "{:?}", result.breakdown);
+}
+
+// ------------------------------------------------------------------------------------------------
+// The result JSON's shape
+// ------------------------------------------------------------------------------------------------
+
+/// `v` with every leaf replaced by its JSON type name and every array by the shape of its first
+/// element (`[]` when empty).
+fn shape(v: &Value) -> Value {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(_) => "bool".into(),
+        Value::Number(_) => "number".into(),
+        Value::String(_) => "string".into(),
+        Value::Array(a) => Value::Array(a.first().map(shape).into_iter().collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+    }
+}
+
+#[test]
+fn the_result_json_keeps_its_shape() {
+    let w = Work::new();
+    synth(w.path(), "a.mp4", "320x180", 1);
+    // A file where the store folder should be: the run warns and runs uncached.
+    let not_a_folder = w.path().join("cache-is-a-file");
+    std::fs::write(&not_a_folder, b"").unwrap();
+    let comp = composition(
+        w.path(),
+        vec![clip("ok", "a.mp4", 0, 1), clip("missing", "missing.mp4", 0, 1)],
+    );
+    let result = framex::extract(&comp, &options(&w.out(), Some(&not_a_folder)));
+    assert_eq!(result.clips.len(), 1, "{result:?}");
+    assert_eq!(
+        error_kinds(&result),
+        vec![("missing".to_string(), ErrorKind::SourceMissing)]
+    );
+    assert_eq!(result.warnings.len(), 1, "{result:?}");
+
+    let actual = shape(&serde_json::to_value(&result).unwrap());
+    let snapshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/result-shape.json");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(snapshot.parent().unwrap()).unwrap();
+        std::fs::write(&snapshot, serde_json::to_string_pretty(&actual).unwrap() + "\n").unwrap();
+        return;
+    }
+    let text = std::fs::read_to_string(&snapshot)
+        .unwrap_or_else(|e| panic!("{}: {e} (write it with UPDATE_SNAPSHOTS=1)", snapshot.display()));
+    let expected: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        actual == expected,
+        "the result JSON changed shape; if that is intended, rerun with UPDATE_SNAPSHOTS=1 and \
+         commit {}\nexpected:\n{}\nactual:\n{}",
+        snapshot.display(),
+        serde_json::to_string_pretty(&expected).unwrap(),
+        serde_json::to_string_pretty(&actual).unwrap()
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// Probe
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn probe_matches_ffprobe() {
+    let w = Work::new();
+    let src = synth(w.path(), "p.mp4", "176x144", 2);
+    let ff: Value = serde_json::from_slice(&run_tool(
+        Command::new("ffprobe")
+            .args(["-v", "error", "-of", "json", "-count_frames", "-select_streams", "v:0"])
+            .args(["-show_entries", "stream=width,height,nb_read_frames"])
+            .arg(&src),
+    ))
+    .unwrap();
+    let stream = &ff["streams"][0];
+    let ff_frames: u64 = stream["nb_read_frames"].as_str().unwrap().parse().unwrap();
+    let info = framex::probe(&src).unwrap();
+    assert_eq!(
+        (u64::from(info.width), u64::from(info.height), info.frame_count),
+        (
+            stream["width"].as_u64().unwrap(),
+            stream["height"].as_u64().unwrap(),
+            ff_frames
+        ),
+        "framex::probe against ffprobe: {info:?}"
+    );
+    assert_eq!(ff_frames, 60, "fixture check: 2 s at 30 fps");
+}
