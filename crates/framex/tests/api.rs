@@ -17,26 +17,24 @@ use serde_json::Value;
 // Helpers
 // ------------------------------------------------------------------------------------------------
 
-/// The only place options are built: the options type is about to change shape (a `Default` plus
-/// field assignment), and no test may fall back on the user's real cache folder.
+/// The only place options are built: from `Default` (no store, no output folder), so no test
+/// can fall back on the user's real cache folder.
 fn options(out: &Path, cache: Option<&Path>) -> ExtractOptions {
-    let mut o = ExtractOptions::new(out);
+    let mut o = ExtractOptions::default();
+    o.out_dir = Some(out.to_path_buf());
     o.cache_dir = cache.map(Path::to_path_buf);
     o
 }
 
-/// The only place compositions are built, for the same reason as `options`: 30 fps, format
-/// chosen by alpha, relative `src` resolved against `base`.
+/// The only place compositions are built: 30 fps, format chosen by alpha, quality 90, relative
+/// `src` resolved against `base`, every clip through the checks of `push_clip`.
 fn composition(base: &Path, clips: Vec<ClipSpec>) -> Composition {
-    Composition {
-        fps: Rational::from_int(30),
-        format: framex::FormatChoice::Auto,
-        quality: 90,
-        tonemap: false,
-        timeline_end: None,
-        clips,
-        base_dir: base.to_path_buf(),
+    let mut c = Composition::new(Rational::from_int(30), base).expect("30 fps is valid");
+    c.quality = 90;
+    for clip in clips {
+        c.push_clip(clip).expect("a valid clip");
     }
+    c
 }
 
 /// A clip of `src` from the composition's start, playing media `[from, from + secs)`.
@@ -272,7 +270,7 @@ fn run_and_check_totals(comp: &Composition, w: &Work) -> ExtractionResult {
     opts.progress = Some(recorder.clone());
     let result = framex::extract(comp, &opts);
     assert!(result.success, "{result:?}");
-    assert_eq!(result.clips.len(), comp.clips.len());
+    assert_eq!(result.clips.len(), comp.clips().len());
     assert_complete(&result);
     let planned = recorder.planned.lock().unwrap().clone();
     assert_eq!(
@@ -405,4 +403,120 @@ fn probe_matches_ffprobe() {
         "framex::probe against ffprobe: {info:?}"
     );
     assert_eq!(ff_frames, 60, "fixture check: 2 s at 30 fps");
+}
+
+// ------------------------------------------------------------------------------------------------
+// The input types carry the checks extraction relies on (a binding builds compositions this way)
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn a_composition_built_through_the_library_cannot_write_outside_the_output_folder() {
+    let w = Work::new();
+    synth(w.path(), "a.mp4", "160x90", 1);
+    let mut comp = Composition::new(Rational::from_int(30), w.path()).unwrap();
+    for id in ["../escape", "/tmp/absolute", "a/b", ".hidden", ""] {
+        let e = comp.push_clip(ClipSpec::new(id, "a.mp4")).unwrap_err();
+        assert!(e.location.ends_with(".id"), "{id:?}: {e}");
+    }
+    comp.push_clip(ClipSpec::new("ok", "a.mp4")).unwrap();
+    let e = comp.push_clip(ClipSpec::new("ok", "a.mp4")).unwrap_err();
+    assert!(e.message.contains("duplicate"), "{e}");
+    assert_eq!(comp.clips().len(), 1, "refused clips are not added");
+
+    let before = entries(w.path());
+    let result = framex::extract(&comp, &options(&w.out(), None));
+    assert!(result.success, "{:?}", result.errors);
+    assert_eq!(entries(&w.out()), BTreeSet::from(["ok".to_string()]));
+    let mut after = entries(w.path());
+    after.remove("out");
+    assert_eq!(after, before, "nothing written beside the output folder");
+}
+
+#[test]
+fn options_without_a_store_or_an_output_folder_fail_every_clip_with_one_message() {
+    let w = Work::new();
+    synth(w.path(), "a.mp4", "160x90", 1);
+    let comp = composition(w.path(), vec![clip("a", "a.mp4", 0, 1)]);
+    let opts = ExtractOptions::default();
+    let message = opts.check().unwrap_err();
+    let result = framex::extract(&comp, &opts);
+    assert_eq!(error_kinds(&result), vec![("a".to_string(), ErrorKind::OutputFailed)]);
+    assert_eq!(result.errors[0].message, message);
+}
+
+#[test]
+fn a_store_written_before_records_were_versioned_still_hits() {
+    let w = Work::new();
+    synth(w.path(), "a.mp4", "320x180", 2);
+    let comp = composition(w.path(), vec![clip("a", "a.mp4", 0, 2)]);
+    let first = framex::extract(&comp, &options(&w.out(), Some(&w.cache())));
+    assert!(first.success, "{:?}", first.errors);
+    // Rewrite every record as the previous store format wrote it: the same fields, no
+    // `version` (meta.json was then the serde of the probe metadata).
+    let mut rewritten = 0;
+    for record in walk(&w.cache()) {
+        let name = record.file_name().unwrap().to_string_lossy().into_owned();
+        if name != "meta.json" && name != ".complete" {
+            continue;
+        }
+        let mut v: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+        assert_eq!(v["version"], 1, "{name} records its version");
+        v.as_object_mut().unwrap().remove("version");
+        std::fs::write(&record, serde_json::to_vec(&v).unwrap()).unwrap();
+        rewritten += 1;
+    }
+    assert_eq!(rewritten, 2, "one meta.json and one .complete");
+    let again = framex::extract(&comp, &options(&w.out(), Some(&w.cache())));
+    assert!(again.success, "{:?}", again.errors);
+    assert_eq!(again.breakdown.clip_hits, 1, "a whole-clip hit");
+    assert_eq!(again.breakdown.frames_decoded, 0);
+}
+
+/// Every file below `dir`, hidden ones included.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_lookup_over_a_result_that_crossed_json_is_exact() {
+    let w = Work::new();
+    synth(w.path(), "a.mp4", "160x90", 3);
+    let mut c = clip("a", "a.mp4", 0, 3);
+    c.playback_rate = Rational::new(3, 2);
+    c.looping = true;
+    c.end = Some(Rational::new(37, 10));
+    let mut comp = composition(w.path(), vec![c]);
+    comp.set_fps(Rational::new(30000, 1001)).unwrap();
+    let result = framex::extract(&comp, &options(&w.out(), Some(&w.cache())));
+    assert!(result.success, "{:?}", result.errors);
+    // Through JSON, as a Node caller holds it: the timing comes back exactly.
+    let json: Value = serde_json::from_str(&serde_json::to_string(&result).unwrap()).unwrap();
+    let timings: Vec<framex::ClipTiming> = json["clips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| serde_json::from_value(c["timing"].clone()).unwrap())
+        .collect();
+    assert_eq!(json["clips"][0]["timing"]["fps"], "20000/1001");
+    let (original, rebuilt) = (result.lookup(), framex::FrameLookup::new(timings));
+    for n in 0..=4000 {
+        // Times on and between the output grid, and the inclusive end instant.
+        let t = Rational::new(n, 1000);
+        assert_eq!(rebuilt.frame_at(t), original.frame_at(t), "t = {t}");
+    }
+    for (c, k) in rebuilt.frame_at(Rational::new(37, 10)) {
+        assert!(result.clips[c].frame_path(k).is_file(), "the end instant names a file");
+    }
 }

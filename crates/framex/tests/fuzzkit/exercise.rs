@@ -25,12 +25,12 @@ fn source_ends() -> [Rational; 5] {
 /// What a run does with a parsed composition before any media: resolve every clip's window
 /// against a source length, compute sample times and look frames up at composition times.
 pub fn composition(comp: &Composition) {
-    assert!(comp.fps.is_positive(), "a parsed composition has a positive fps");
+    assert!(comp.fps().is_positive(), "a parsed composition has a positive fps");
     let mut timings = Vec::new();
-    for clip in comp.clips.iter().take(32) {
+    for clip in comp.clips().iter().take(32) {
         assert!(!clip.id.is_empty(), "a parsed clip has an id");
         for end in source_ends() {
-            let Ok(w) = resolve_window(clip, comp.fps, comp.timeline_end, end) else {
+            let Ok(w) = resolve_window(clip, comp.fps(), comp.timeline_end, end) else {
                 continue;
             };
             let n = w.frame_count;

@@ -3,11 +3,6 @@
 //! import from here, so when those items move behind a dedicated hidden module of the library
 //! only this file changes.
 
-pub use framex::composition::lookup::{ClipTiming, FrameLookup};
-pub use framex::composition::window::resolve_window;
-pub use framex::encode::{ImageEncoder, ImageFormat, Variant};
-pub use framex::media::colour::{ColourFilters, Hdr, Transform};
-pub use framex::media::convert::{Converter, Target};
-pub use framex::media::decode::{decode_frames, decode_frames_parallel, parallel_gops, share, Delivery};
-pub use framex::media::Source;
-pub use framex::MediaError;
+pub use framex::fuzzing::{decode_frames, decode_frames_parallel, parallel_gops, share, Delivery};
+pub use framex::fuzzing::{resolve_window, ColourFilters, Converter, ImageEncoder, Source, Target, Transform, Variant};
+pub use framex::{ClipTiming, FrameLookup, Hdr, ImageFormat, MediaError};
