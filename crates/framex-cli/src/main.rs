@@ -153,7 +153,7 @@ Prints JSON: one entry per time, listing every active clip's 0-based frame index
 struct RunArgs {
     /// Composition: a JSON manifest (see README) or a HyperFrames HTML file (.html)
     composition: PathBuf,
-    /// Output folder for OUT/<clipId>/frame_00001.jpg … (hard links into the store). Without it,
+    /// Output folder for OUT/CLIP_ID/frame_00001.jpg … (hard links into the store). Without it,
     /// each clip's folder inside the store is reported in the result
     #[arg(long, short)]
     out: Option<PathBuf>,

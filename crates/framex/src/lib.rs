@@ -89,12 +89,13 @@ pub mod cache {
 /// stability promise, and FFmpeg types show through.
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use crate::composition::window::resolve_window;
+    pub use crate::composition::window::{resolve_window, ClipWindow, WindowError};
     pub use crate::encode::{ImageEncoder, Variant};
     pub use crate::error::Failure;
     pub use crate::media::colour::{ColourFilters, Transform};
-    pub use crate::media::convert::{Converter, Target};
-    pub use crate::media::decode::{decode_frames, decode_frames_parallel, parallel_gops, Delivery};
+    pub use crate::media::convert::{Converter, Pixels, Target};
+    pub use crate::media::decode::{decode_frames, decode_frames_parallel, parallel_gops, DecodeStats, Delivery};
+    pub use crate::media::index::{FrameIndex, Keyframe, PacketEntry};
     pub use crate::media::limit::TimeLimit;
     pub use crate::media::picture::share;
     pub use crate::media::Source;

@@ -92,7 +92,7 @@ pub fn read_html(path: &Path) -> Result<Composition, InputError> {
 }
 
 /// Parses composition HTML. `name` is used in error locations; `base_dir` (the project root)
-/// resolves relative `src` (see [`resolve_project_src`]).
+/// resolves relative `src` (as HyperFrames' `resolveProjectRelativeSrc` does).
 pub fn parse_html(text: &str, name: &str, base_dir: &Path) -> Result<Composition, InputError> {
     let doc = tokenize(text);
     if doc.elements.is_empty() {

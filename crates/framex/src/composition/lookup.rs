@@ -36,7 +36,7 @@ pub struct ClipTiming {
     pub rate: Rational,
     /// Extracted frames per second of *media* time. HyperFrames samples the source at the
     /// composition fps, so there it is the composition fps; framex's own clips have one frame
-    /// per composition frame, i.e. `fps / rate` (see [`ClipTiming::from_window`]).
+    /// per composition frame, i.e. `fps / rate`.
     pub fps: Rational,
     pub frame_count: u64,
     /// For a looping clip whose frames hold one cycle: the cycle's length in media seconds
@@ -56,7 +56,7 @@ fn epsilon() -> Rational {
 impl ClipTiming {
     /// The timing of a clip extracted by framex through [`ClipWindow`]: frame `k` sits at
     /// `timeline_start + k / fps` and loops are already unrolled into the frames.
-    pub fn from_window(id: impl Into<String>, window: &ClipWindow) -> ClipTiming {
+    pub(crate) fn from_window(id: impl Into<String>, window: &ClipWindow) -> ClipTiming {
         ClipTiming {
             id: id.into(),
             start: window.timeline_start,

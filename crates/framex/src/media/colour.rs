@@ -300,6 +300,7 @@ fn build(spec: &str, w: i32, h: i32, format: i32) -> Result<Graph, ff::Error> {
     graph.validate()?;
     // SAFETY: the contexts live as long as the graph, which `Graph` keeps alongside them.
     let src = unsafe { graph.get("in").ok_or(ff::Error::Bug)?.as_mut_ptr() };
+    // SAFETY: as above, for the sink.
     let sink = unsafe { graph.get("out").ok_or(ff::Error::Bug)?.as_mut_ptr() };
     Ok(Graph {
         _graph: graph,

@@ -134,7 +134,7 @@ fn rate_str(r: ff::Rational) -> String {
 
 impl Source {
     /// Opens `path`, picks its best video stream, reads metadata and scans every packet of that
-    /// stream (no decoding) into a [`FrameIndex`]. `cancel` aborts blocking reads.
+    /// stream (no decoding) into a `FrameIndex`. `cancel` aborts blocking reads.
     pub fn open(path: &Path, cancel: Arc<AtomicBool>) -> Result<Source, MediaError> {
         Source::open_with_limit(path, cancel, None)
     }
@@ -236,8 +236,10 @@ impl Source {
                 path.display()
             )));
         }
-        // SAFETY: plain lookups of static name tables; the format value came from FFmpeg itself.
+        // SAFETY: the format value came from FFmpeg itself, so it is a valid AVPixelFormat.
         let pix_fmt: ffi::AVPixelFormat = unsafe { std::mem::transmute::<i32, ffi::AVPixelFormat>(format) };
+        // SAFETY: plain lookups of FFmpeg's static name and descriptor tables (a null descriptor
+        // is checked before it is read).
         let (codec, pixel_format_name, color, pix_has_alpha) = unsafe {
             let desc = ffi::av_pix_fmt_desc_get(pix_fmt);
             let alpha = !desc.is_null() && ((*desc).flags & ffi::AV_PIX_FMT_FLAG_ALPHA as u64) != 0;
