@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The framex benchmark (SPEC §7): framex against the per-clip ffmpeg CLI method and the
+"""The framex benchmark (contract §7): framex against the per-clip ffmpeg CLI method and the
 decode-only limit, side by side in one run, on fixtures synthesized with the ffmpeg CLI.
 
 Standard library only (Python 3.11). See bench/README.md for what each column means.
@@ -48,7 +48,7 @@ FFMPEG_QUIET = ["-nostdin", "-hide_banner", "-loglevel", "error"]
 BREAKDOWN_KEYS = ("probeMs", "planMs", "decodeMs", "convertMs", "encodeMs", "publishMs")
 COUNTER_KEYS = ("clipHits", "framesDecoded", "framesEncoded", "framesReused", "framesLinked",
                 "seeks")
-WARM_MS = 10.0  # SPEC §7: warm runs ≤ 10 ms inside the engine without --out …
+WARM_MS = 10.0  # contract §7: warm runs ≤ 10 ms inside the engine without --out …
 WARM_US_PER_FRAME = 10.0  # … plus ≤ 10 µs per frame hard-linked into --out
 
 
@@ -200,7 +200,7 @@ class Clip:
         return max(0, math.ceil(span * fps))
 
     def source_frames(self, fps: int) -> set[int] | None:
-        """Indices of the source frames the clip shows (SPEC §2: the frame a player shows at each
+        """Indices of the source frames the clip shows (contract §2: the frame a player shows at each
         sample time, with a small tolerance), for a CFR fixture; None for VFR."""
         fx = self.fixture
         if fx.vfr or not fx.rate:

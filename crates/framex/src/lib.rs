@@ -99,4 +99,9 @@ pub mod fuzzing {
     pub use crate::media::limit::TimeLimit;
     pub use crate::media::picture::share;
     pub use crate::media::Source;
+
+    /// The lookup timing of a clip framex extracts through `window`.
+    pub fn clip_timing(id: impl Into<String>, window: &ClipWindow) -> crate::ClipTiming {
+        crate::ClipTiming::from_window(id, window)
+    }
 }

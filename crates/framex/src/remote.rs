@@ -1,7 +1,7 @@
 //! Remote sources: a clip `src` that is an `https://` URL is downloaded once into the store,
 //! keyed by content, and then used like a local file.
 //!
-//! Safety rules (SPEC §6, `source_rejected`):
+//! Safety rules (contract §6, `source_rejected`):
 //! - only `https://`; plain `http://` and any other scheme are refused, except under the testing
 //!   allowance ([`RemotePolicy::allow_private_network`]), which permits `http://` too;
 //! - every address a host name resolves to is checked before connecting, and the connection is

@@ -1,5 +1,5 @@
 //! Composition time → frame file: which extracted frame of each active clip a renderer shows at
-//! time `t` (HyperFrames' `FrameLookupTable` / `getFrameAtTime` contract, SPEC §3).
+//! time `t` (HyperFrames' `FrameLookupTable` / `getFrameAtTime` contract, contract §3).
 //!
 //! For: the capture loop of a renderer, after extraction: given `t`, the 0-based frame index of
 //! every clip on screen, with loop wrap, playback rate, the held last frame and the inclusive

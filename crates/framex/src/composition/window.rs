@@ -1,4 +1,4 @@
-//! The sampling contract (SPEC §2): which media time every output frame of a clip stands for.
+//! The sampling contract (contract §2): which media time every output frame of a clip stands for.
 //!
 //! Output frame `k` of a clip sits at composition time `t_k = timelineStart + k / fps` and shows
 //! media time `m_k = mediaStart' + k · rate / fps` (exact rationals), where `mediaStart'` has
@@ -461,7 +461,7 @@ mod hyperframes_cases {
         let w = video().start("-5").end("10").looping(true).window("3", Some("2"));
         // HyperFrames: {compositionStart −5, mediaStart 0, durationSeconds 3,
         // preserveTimelinePhase} — one full cycle (90 frames) wrapped by the lookup; framex differs
-        // because it produces one frame per sample time inside the window (SPEC §2), loops
+        // because it produces one frame per sample time inside the window (contract §2), loops
         // unrolled into (hard-linked) files: 60 frames from t = 0.
         assert_eq!(w.frame_count, 60);
         assert_eq!(w.timeline_start, Rational::ZERO);
@@ -480,7 +480,7 @@ mod hyperframes_cases {
         // HyperFrames: {compositionStart −2.000001, mediaStart 2.999999, durationSeconds 1e-6,
         // preserveTimelineEnd, ensureFinalFrame} → exactly 1 frame (the probed final frame).
         // framex: the same single frame, placed at t = 0; its media time is the unclipped 5 s,
-        // which the display rule (SPEC §2) resolves to the source's last frame.
+        // which the display rule (contract §2) resolves to the source's last frame.
         assert_eq!(w.frame_count, 1);
         assert_eq!(w.timeline_start, Rational::ZERO);
         assert_eq!(w.media_time(0), r("5"));
@@ -499,7 +499,7 @@ mod hyperframes_cases {
         assert_eq!(w.timeline_start, Rational::ZERO);
         // HyperFrames: mediaStart 9.999999 (playable − 1e-6, the probed final frame); framex
         // differs because its sample time is exact (15 s, past the end) and the display rule
-        // (SPEC §2) picks the last frame for any time past it, so no probe/epsilon is needed.
+        // (contract §2) picks the last frame for any time past it, so no probe/epsilon is needed.
         assert_eq!(w.media_time(0), r("15"));
         // HyperFrames: end 5 (preserveTimelineEnd); framex differs because clips are cut at the
         // composition end.
@@ -512,7 +512,7 @@ mod hyperframes_cases {
         let w = video().end("60").looping(true).window("3", Some("60"));
         // HyperFrames: {0, mediaStart 0, durationSeconds 3, preserveTimelinePhase} — one cycle, 90
         // frames, the lookup wraps; framex differs because it produces every sample of the
-        // window (SPEC §2: one frame per sample time inside the window; loops wrap media time),
+        // window (contract §2: one frame per sample time inside the window; loops wrap media time),
         // as files linking the cycle's 90 stored frames: 1800 frames.
         assert_eq!(w.frame_count, 1800);
         let distinct: std::collections::BTreeSet<Rational> = media_times(&w).into_iter().collect();
@@ -538,7 +538,7 @@ mod hyperframes_cases {
         // stream's end from its frame index, so the windows equal the 3 s cases above.
         let looped = video().end("60").looping(true).window("3", Some("60"));
         assert_eq!(looped.loop_cycle, Some((Rational::ZERO, r("3"))));
-        // HyperFrames: one 90-frame cycle; framex differs (unrolled loop, SPEC §2): 1800.
+        // HyperFrames: one 90-frame cycle; framex differs (unrolled loop, contract §2): 1800.
         assert_eq!(looped.frame_count, 1800);
         let held = video().end("60").window("3", Some("60"));
         assert_eq!(held.frame_count, 90);
@@ -599,7 +599,7 @@ mod hyperframes_cases {
         assert_eq!(w.frame_count, 1);
         assert_eq!(w.timeline_start, Rational::ZERO);
         // HyperFrames: mediaStart 119.999999; framex differs because the exact sample time (600 s)
-        // is past the end and the display rule (SPEC §2) shows the last frame there.
+        // is past the end and the display rule (contract §2) shows the last frame there.
         assert_eq!(w.media_time(0), r("600"));
     }
 
@@ -610,7 +610,7 @@ mod hyperframes_cases {
         let w = video().start("-1").end("10").looping(true).window("3", Some("2"));
         // HyperFrames: {compositionStart −1, mediaStart 0, durationSeconds 3,
         // preserveTimelinePhase} — the full 90-frame cycle; framex differs because it produces
-        // only the samples inside the window (SPEC §2): 60 frames from media 1, none wrapped.
+        // only the samples inside the window (contract §2): 60 frames from media 1, none wrapped.
         assert_eq!(w.frame_count, 60);
         assert_eq!(w.timeline_start, Rational::ZERO);
         assert_eq!(w.media_time(0), r("1"));
@@ -640,7 +640,7 @@ mod hyperframes_cases {
         // [mediaStart, source) (a held tail: one frame past it), a non-looping clip has at most
         // one frame per sample of that range, and a loop repeats at most one cycle of distinct
         // samples. HyperFrames plans one cycle for a loop; framex differs because it produces
-        // every sample of the window (SPEC §2), so a loop's *frame count* may exceed the cycle.
+        // every sample of the window (contract §2), so a loop's *frame count* may exceed the cycle.
         let fps = Rational::from_int(FPS);
         for looping in [false, true] {
             for source in [r("0.5"), r("3"), r("120")] {
@@ -754,7 +754,7 @@ mod hyperframes_cases {
         // HyperFrames: visible source 1.2 s ≥ remainder after phase (1 s) → one full cycle
         // {compositionStart −1, mediaStart 1, durationSeconds 3, preserveTimelinePhase} (90
         // frames, wrapped by the lookup); framex differs because it produces every sample of the
-        // window (SPEC §2): 18 frames.
+        // window (contract §2): 18 frames.
         assert_eq!(w.frame_count, 18);
         assert_eq!(w.media_time(0), r("3"));
         assert_eq!(w.media_time(14), r("3") + Rational::new(28, 30));
@@ -848,12 +848,12 @@ mod hyperframes_cases {
     fn frame_count_where_ceil_and_round_half_up_differ() {
         // (0.616666 s, 30): 18.49998 frames.
         // HyperFrames: VFR 19, CFR 18; framex differs from the CFR value because it samples at
-        // display times — one frame per sample time strictly inside the window (SPEC §2), i.e.
+        // display times — one frame per sample time strictly inside the window (contract §2), i.e.
         // ceil — for CFR and VFR alike (the sample at 18/30 = 0.6 s lies inside 0.616666 s).
         assert_eq!(count("0.616666", Rational::from_int(30)), 19);
         // HyperFrames: CFR 0.466666 → round(13.99998) = 14; framex ceil → 14 (same).
         assert_eq!(count("0.466666", Rational::from_int(30)), 14);
-        // HyperFrames: CFR (0.0499, 30) → round(1.497) = 1; framex differs (SPEC §2, ceil): 2,
+        // HyperFrames: CFR (0.0499, 30) → round(1.497) = 1; framex differs (contract §2, ceil): 2,
         // because the sample at 1/30 s is inside the 0.0499 s window.
         assert_eq!(count("0.0499", Rational::from_int(30)), 2);
     }

@@ -2,7 +2,7 @@
 //!
 //! Frames are numbered in presentation order (`0..len`). Times are integer ticks of the
 //! stream's time base; media time 0 is the container's start time (the origin ffmpeg's `-ss`
-//! counts from). [`FrameIndex::frame_at`] implements the display rule of SPEC §2.
+//! counts from). [`FrameIndex::frame_at`] implements the display rule of contract §2.
 
 use crate::time::Rational;
 
@@ -155,7 +155,7 @@ impl FrameIndex {
         self.pts[i]
     }
 
-    /// The sampling tolerance for output rate `fps` (SPEC §2): one tick of the time base — it
+    /// The sampling tolerance for output rate `fps` (contract §2): one tick of the time base — it
     /// absorbs container rounding (a 30 fps WebM frame meant for 66.67 ms is stored at 67 ms) —
     /// but never more than 1/16 of the source's frame interval, and at least 1/1000 of an output
     /// frame. The cap matters only for coarse time bases: raw streams (y4m) tick once per frame,

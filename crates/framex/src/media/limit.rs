@@ -1,5 +1,5 @@
 //! A source's wall-time budget, [`TimeLimit`]: hostile or pathological input must never hang a
-//! run (SPEC §6).
+//! run (contract §6).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};

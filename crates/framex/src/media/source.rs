@@ -15,7 +15,7 @@ use super::index::{FrameIndex, PacketEntry};
 use super::limit::TimeLimit;
 use crate::time::Rational;
 
-/// What went wrong reading a source, by kind (mapped to the clip error kinds of SPEC §6).
+/// What went wrong reading a source, by kind (mapped to the clip error kinds of contract §6).
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum MediaError {

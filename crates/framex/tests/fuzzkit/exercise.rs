@@ -7,7 +7,7 @@ use ffmpeg_next as ff;
 use framex::{Composition, Rational};
 
 use super::internals::{
-    resolve_window, ClipTiming, ColourFilters, Converter, FrameLookup, Hdr, ImageEncoder, ImageFormat, Target,
+    clip_timing, resolve_window, ColourFilters, Converter, FrameLookup, Hdr, ImageEncoder, ImageFormat, Target,
     Transform, Variant,
 };
 
@@ -41,7 +41,7 @@ pub fn composition(comp: &Composition) {
                     assert!(m < end, "a looping clip's media time stays inside the source");
                 }
             }
-            let timing = ClipTiming::from_window(clip.id.clone(), &w);
+            let timing = clip_timing(clip.id.clone(), &w);
             for t in [
                 Rational::ZERO,
                 w.timeline_start,

@@ -3,6 +3,8 @@
 //! import from here, so when those items move behind a dedicated hidden module of the library
 //! only this file changes.
 
+pub use framex::fuzzing::{
+    clip_timing, resolve_window, ColourFilters, Converter, ImageEncoder, Source, Target, Transform, Variant,
+};
 pub use framex::fuzzing::{decode_frames, decode_frames_parallel, parallel_gops, share, Delivery};
-pub use framex::fuzzing::{resolve_window, ColourFilters, Converter, ImageEncoder, Source, Target, Transform, Variant};
-pub use framex::{ClipTiming, FrameLookup, Hdr, ImageFormat, MediaError};
+pub use framex::{FrameLookup, Hdr, ImageFormat, MediaError};
