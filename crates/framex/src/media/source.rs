@@ -403,6 +403,9 @@ pub(crate) fn next_packet(
         if interrupts.stopped() {
             return Ok(None);
         }
+        // A fresh packet per read, never one reused: ffmpeg-next's `Packet::read` does not
+        // unreference the packet before `av_read_frame` overwrites it, so a reused packet leaks
+        // every buffer it held (measured: a scan of a 60 MB file kept ~60 MB resident).
         let mut packet = ff::Packet::empty();
         match packet.read(input) {
             Ok(()) => return Ok(Some(packet)),
