@@ -230,8 +230,10 @@ fn parse_timeout(s: &str) -> Result<Timeout, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Failures are reported through framex's error kinds; FFmpeg's own console log is noise.
-    framex::quiet_ffmpeg_log();
+    if !matches!(cli.command, Command::Cache { .. }) {
+        // Failures are reported through framex's error kinds; FFmpeg's own console log is noise.
+        framex::quiet_ffmpeg_log();
+    }
     match cli.command {
         Command::Probe { file } => match framex::probe(&file) {
             Ok(info) => {
@@ -295,8 +297,8 @@ fn run_extraction(run: &RunArgs) -> Result<ExtractionResult, ExitCode> {
     let mut opts = ExtractOptions::default();
     opts.out_dir = run.out.clone();
     opts.cache_dir = run.cache.dir();
-    if let Err(msg) = opts.check() {
-        eprintln!("framex: {msg}: give --out");
+    if opts.check().is_err() {
+        eprintln!("framex: with the cache off, --out is required (nowhere else to put frames)");
         return Err(ExitCode::from(2));
     }
     let mut comp = framex::read_composition(&run.composition).map_err(|e| {
@@ -308,10 +310,7 @@ fn run_extraction(run: &RunArgs) -> Result<ExtractionResult, ExitCode> {
             eprintln!("framex: --fps: expected a positive number up to 1000 or \"num/den\", got {f:?}");
             ExitCode::from(2)
         })?;
-        comp.set_fps(fps).map_err(|e| {
-            eprintln!("framex: --fps: {}", e.message);
-            ExitCode::from(2)
-        })?;
+        comp.set_fps(fps).expect("parse_rate returns only valid rates");
     }
     if let Some(f) = run.format {
         comp.format = match f {
@@ -321,7 +320,7 @@ fn run_extraction(run: &RunArgs) -> Result<ExtractionResult, ExitCode> {
         };
     }
     if let Some(q) = run.quality {
-        comp.quality = q;
+        comp.set_quality(q).expect("clap keeps --quality within 1..=100");
     }
     comp.tonemap |= run.tonemap;
     let cancel = CancelToken::new();

@@ -62,6 +62,7 @@ const PROGRESS_MIN_BYTES: u64 = 4 << 20;
 
 /// What remote sources may be fetched, and within which limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RemotePolicy {
     /// **For tests and local development only.** Lifts the address checks (loopback, private,
     /// link-local … become reachable) and permits plain `http://`, so a test can serve files

@@ -30,7 +30,7 @@ fn options(out: &Path, cache: Option<&Path>) -> ExtractOptions {
 /// `src` resolved against `base`, every clip through the checks of `push_clip`.
 fn composition(base: &Path, clips: Vec<ClipSpec>) -> Composition {
     let mut c = Composition::new(Rational::from_int(30), base).expect("30 fps is valid");
-    c.quality = 90;
+    c.set_quality(90).expect("90 is a valid quality");
     for clip in clips {
         c.push_clip(clip).expect("a valid clip");
     }

@@ -95,7 +95,9 @@ impl ClipTiming {
 
     /// `floor(local · rate · fps + 1e-9)` after loop wrap; `None` without frames. `t >= start`.
     fn raw_index(&self, t: Rational) -> Option<u64> {
-        if self.frame_count == 0 {
+        // Timings come from outside too (a deserialised result): one that cannot map time to
+        // frames maps nothing, rather than dividing by zero.
+        if self.frame_count == 0 || !self.rate.is_positive() || !self.fps.is_positive() {
             return None;
         }
         let index_at = |local: Rational| {
@@ -438,5 +440,8 @@ mod tests {
             assert_eq!(a.frame_at(t), b.frame_at(t), "t = {t}");
         }
         assert!(serde_json::from_str::<ClipTiming>(&json.replace("20000/1001", "20000/0")).is_err());
+        // A timing from outside that cannot map time to frames answers nothing, never panics.
+        let zero: ClipTiming = serde_json::from_str(&json.replace(r#""rate":"3/2""#, r#""rate":"0""#)).unwrap();
+        assert_eq!(FrameLookup::new(vec![zero]).frame_at(r("1")), Vec::new());
     }
 }

@@ -50,11 +50,11 @@ pub struct Composition {
     fps: Rational,
     pub format: FormatChoice,
     /// JPEG quality 1..=100 (95 ≈ ffmpeg `-q:v 2`).
-    pub quality: u8,
+    quality: u8,
     /// Render SDR: tone-map HDR sources to BT.709 instead of converting SDR sources to HDR.
     pub tonemap: bool,
-    /// The composition's end on the timeline, if known; clips are cut there.
-    pub timeline_end: Option<Rational>,
+    /// The composition's end on the timeline, if known (not negative); clips are cut there.
+    timeline_end: Option<Rational>,
     clips: Vec<ClipSpec>,
     /// Folder that relative `src` paths are resolved against (the manifest's folder).
     pub base_dir: PathBuf,
@@ -102,6 +102,42 @@ impl Composition {
         Ok(())
     }
 
+    /// JPEG quality, 1..=100.
+    pub fn quality(&self) -> u8 {
+        self.quality
+    }
+
+    /// Sets the JPEG quality: 1..=100 (95 ≈ ffmpeg `-q:v 2`).
+    pub fn set_quality(&mut self, quality: u8) -> Result<(), InputError> {
+        if !(1..=100).contains(&quality) {
+            return Err(InputError {
+                location: "quality".into(),
+                message: format!("expected an integer from 1 to 100, got {quality}"),
+            });
+        }
+        self.quality = quality;
+        Ok(())
+    }
+
+    /// The composition's end on the timeline, if known.
+    pub fn timeline_end(&self) -> Option<Rational> {
+        self.timeline_end
+    }
+
+    /// Sets (or clears) the composition's end on the timeline: not negative.
+    pub fn set_timeline_end(&mut self, end: Option<Rational>) -> Result<(), InputError> {
+        if let Some(e) = end {
+            if e.is_negative() || e.den() > MAX_TIME_DEN {
+                return Err(InputError {
+                    location: "timelineEnd".into(),
+                    message: format!("expected a time in seconds, not negative, got {e}"),
+                });
+            }
+        }
+        self.timeline_end = end;
+        Ok(())
+    }
+
     /// The clips, in composition order.
     pub fn clips(&self) -> &[ClipSpec] {
         &self.clips
@@ -109,7 +145,9 @@ impl Composition {
 
     /// Adds a clip after checking what extraction relies on: its id is one safe path component
     /// (it names the clip's output folder) and unique in the composition; `end` is after
-    /// `start`; `mediaStart` is not negative; the playback rate is within 0.1..=5.
+    /// `start`; `mediaStart` is not negative; the playback rate is within 0.1..=5; every time
+    /// and the rate are exact to the microsecond (denominator at most 10⁶, as any decimal input
+    /// is), which keeps the window arithmetic far from overflow.
     pub fn push_clip(&mut self, clip: ClipSpec) -> Result<(), InputError> {
         let n = self.clips.len();
         let err = |field: &str, message: String| InputError {
@@ -123,6 +161,17 @@ impl Composition {
         if clip.src.trim().is_empty() {
             return Err(err("src", "must not be empty".into()));
         }
+        let fine = [
+            ("start", Some(clip.start)),
+            ("end", clip.end),
+            ("mediaStart", Some(clip.media_start)),
+            ("playbackRate", Some(clip.playback_rate)),
+        ];
+        for (field, t) in fine {
+            if let Some(t) = t.filter(|t| t.den() > MAX_TIME_DEN) {
+                return Err(err(field, format!("must be exact to the microsecond, got {t}")));
+            }
+        }
         check_end(clip.start, clip.end).map_err(|m| err("end", m))?;
         check_media_start(clip.media_start).map_err(|m| err("mediaStart", m))?;
         check_playback_rate(clip.playback_rate).map_err(|m| err("playbackRate", m))?;
@@ -130,6 +179,9 @@ impl Composition {
         Ok(())
     }
 }
+
+/// The finest time step a composition accepts: a microsecond (what decimal input gives).
+const MAX_TIME_DEN: i128 = 1_000_000;
 
 /// Clip ids become folder names: keep them to one safe path component.
 pub(crate) fn check_id(id: &str) -> Result<(), String> {
@@ -275,6 +327,27 @@ mod tests {
         );
         assert_eq!(with(&|c| c.src = " ".into()), Err("clips[0].src".into()));
         assert_eq!(with(&|c| c.start = Rational::from_int(-2)), Ok(()));
+        // Finer than a microsecond: not something any decimal input gives, and a risk of
+        // overflow in the window arithmetic.
+        assert_eq!(
+            with(&|c| c.start = Rational::new(1, 10_000_000)),
+            Err("clips[0].start".into())
+        );
+        assert_eq!(
+            with(&|c| c.playback_rate = Rational::new(1_000_001, 1_000_003)),
+            Err("clips[0].playbackRate".into())
+        );
+    }
+
+    #[test]
+    fn quality_and_timeline_end_are_checked() {
+        let mut c = comp();
+        assert!(c.set_quality(0).is_err() && c.set_quality(101).is_err());
+        c.set_quality(80).unwrap();
+        assert_eq!(c.quality(), 80);
+        assert!(c.set_timeline_end(Some(Rational::from_int(-1))).is_err());
+        c.set_timeline_end(Some(Rational::new(5, 2))).unwrap();
+        assert_eq!(c.timeline_end(), Some(Rational::new(5, 2)));
     }
 
     #[test]

@@ -115,7 +115,7 @@ impl ExtractOptions {
     /// the `framex` command refuses the arguments with it (exit status 2).
     pub fn check(&self) -> Result<(), String> {
         if self.out_dir.is_none() && self.cache_dir.is_none() {
-            return Err("with the cache off, an output folder is required (nowhere else to put frames)".into());
+            return Err("nowhere to write frames: give an output folder or enable the cache".into());
         }
         Ok(())
     }

@@ -83,7 +83,7 @@ pub(crate) fn choose_variant(comp: &Composition, info: &MediaInfo, hdr: Option<H
     };
     Variant {
         format,
-        quality: comp.quality,
+        quality: comp.quality(),
         alpha: format == ImageFormat::Png && info.alpha,
         transform: transform_for(&info.color, hdr, comp.tonemap),
     }
@@ -128,7 +128,7 @@ fn window_failure(e: WindowError) -> Failure {
 
 /// A clip's window against a source whose playable range ends at `source_end`.
 pub(crate) fn clip_window(comp: &Composition, clip: &ClipSpec, source_end: Rational) -> Result<ClipWindow, Failure> {
-    resolve_window(clip, comp.fps(), comp.timeline_end, source_end).map_err(window_failure)
+    resolve_window(clip, comp.fps(), comp.timeline_end(), source_end).map_err(window_failure)
 }
 
 /// Resolves a clip's window and maps every output frame to the source frame shown then.

@@ -19,7 +19,7 @@ impl SourceKey {
     /// A key from its text (as stored in identity memos and URL records), if well formed.
     pub fn parse(s: &str) -> Option<SourceKey> {
         let s = s.trim();
-        (s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())).then(|| SourceKey(s.to_ascii_lowercase()))
+        (s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())).then(|| SourceKey(s.to_string()))
     }
 
     /// The key of content that hashed to `hash`.
@@ -64,7 +64,9 @@ impl VariantKey {
         })
     }
 
-    /// A key read back from a stored record or folder name, if it is a safe path component.
+    /// A key read back from a stored record or folder name, if it is a safe path component:
+    /// ASCII letters, digits and `-`, at most 100 bytes. Every key [`VariantKey::new`] spells
+    /// must stay within that (`cache verify` calls anything else damage).
     pub fn parse(s: &str) -> Option<VariantKey> {
         let ok = !s.is_empty() && s.len() <= 100 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
         ok.then(|| VariantKey(s.to_string()))

@@ -21,6 +21,17 @@ fn version_1() -> u32 {
     1
 }
 
+/// Whether `bytes` is a record written by a newer store format than this framex knows (it
+/// must be left alone: neither read nor called damage).
+pub(crate) fn is_newer(bytes: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Versioned {
+        #[serde(default = "version_1")]
+        version: u32,
+    }
+    serde_json::from_slice::<Versioned>(bytes).is_ok_and(|v| v.version > VERSION)
+}
+
 /// `src/<key>/meta.json`: what the store remembers of a source, so a whole-clip hit needs no
 /// FFmpeg.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -256,5 +267,6 @@ mod tests {
         assert_eq!(ClipRecord::from_json(clip.as_bytes()).unwrap().frames, 2);
         let clip2 = clip.replacen('{', r#"{"version":9,"#, 1);
         assert!(ClipRecord::from_json(clip2.as_bytes()).is_none());
+        assert!(is_newer(clip2.as_bytes()) && !is_newer(clip.as_bytes()) && !is_newer(b"junk"));
     }
 }

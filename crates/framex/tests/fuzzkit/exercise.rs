@@ -30,7 +30,7 @@ pub fn composition(comp: &Composition) {
     for clip in comp.clips().iter().take(32) {
         assert!(!clip.id.is_empty(), "a parsed clip has an id");
         for end in source_ends() {
-            let Ok(w) = resolve_window(clip, comp.fps(), comp.timeline_end, end) else {
+            let Ok(w) = resolve_window(clip, comp.fps(), comp.timeline_end(), end) else {
                 continue;
             };
             let n = w.frame_count;
