@@ -172,7 +172,7 @@ struct RunArgs {
     /// composition with any HDR source converts its SDR sources to BT.2020 instead
     #[arg(long)]
     tonemap: bool,
-    /// Worker threads (default: number of cores)
+    /// Worker threads (default: number of cores; at most 4 per core)
     #[arg(long, short)]
     jobs: Option<usize>,
     /// No progress bar or summary
@@ -236,10 +236,10 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Command::Probe { file } => match framex::probe(&file) {
-            Ok(info) => {
-                println!("{}", serde_json::to_string_pretty(&info).expect("metadata serialises"));
-                ExitCode::SUCCESS
-            }
+            Ok(info) => match emit(&serde_json::to_string_pretty(&info).expect("metadata serialises")) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(code) => code,
+            },
             Err(e) => {
                 eprintln!("framex: {e}");
                 ExitCode::from(1)
@@ -281,7 +281,9 @@ fn main() -> ExitCode {
                     serde_json::json!({ "t": text.parse::<f64>().unwrap_or(t.to_f64()), "clips": clips })
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&answers).expect("json"));
+            if let Err(code) = emit(&serde_json::to_string_pretty(&answers).expect("json")) {
+                return code;
+            }
             if res.success {
                 ExitCode::SUCCESS
             } else {
@@ -376,12 +378,11 @@ fn print_errors(res: &ExtractionResult) {
 
 fn report(res: &ExtractionResult, json: bool, result_file: Option<&std::path::Path>, quiet: bool) -> ExitCode {
     let text = serde_json::to_string_pretty(res).expect("result serialises");
-    if json {
-        println!("{text}");
-    }
+    let mut output_failed = json && emit(&text).is_err();
     if let Some(p) = result_file {
         if let Err(e) = std::fs::write(p, format!("{text}\n")) {
             eprintln!("framex: cannot write the result to {}: {e}", p.display());
+            output_failed = true;
         }
     }
     for w in &res.warnings {
@@ -404,10 +405,26 @@ fn report(res: &ExtractionResult, json: bool, result_file: Option<&std::path::Pa
         );
         print_errors(res);
     }
-    if res.success {
+    if res.success && !output_failed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// Prints `text` and a newline on stdout. A closed pipe (the reader went away, as with
+/// `| head`) ends the output quietly and keeps the command's exit status; any other failure (a
+/// full disk) is reported and makes the exit status 1.
+fn emit(text: &str) -> Result<(), ExitCode> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => {
+            eprintln!("framex: cannot write to standard output: {e}");
+            Err(ExitCode::from(1))
+        }
     }
 }
 
@@ -500,8 +517,8 @@ fn cache_command(command: CacheCommand, args: &CacheArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let print = |v: serde_json::Value| println!("{}", serde_json::to_string_pretty(&v).expect("json"));
-    match command {
+    let print = |v: serde_json::Value| emit(&serde_json::to_string_pretty(&v).expect("json"));
+    let printed = match command {
         CacheCommand::Stats => print(serde_json::to_value(gc::stats(&store)).expect("json")),
         CacheCommand::Gc { now } => {
             let mut opts = args.gc();
@@ -514,11 +531,15 @@ fn cache_command(command: CacheCommand, args: &CacheArgs) -> ExitCode {
         CacheCommand::Verify { repair } => {
             let r = gc::verify(&store, repair);
             let damaged = !r.damaged.is_empty();
-            print(serde_json::to_value(&r).expect("json"));
+            let printed = print(serde_json::to_value(&r).expect("json"));
             if damaged && !repair {
                 return ExitCode::from(1);
             }
+            printed
         }
+    };
+    match printed {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
     }
-    ExitCode::SUCCESS
 }

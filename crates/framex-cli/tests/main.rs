@@ -16,6 +16,8 @@ mod errors;
 mod extract;
 // HDR sources: SDR→HDR conversion in HDR compositions and `--tonemap` to SDR, against ffmpeg.
 mod hdr;
+// Defects of the hostile test campaign: unwritable output, absurd --jobs, control characters.
+mod hostile;
 // A HyperFrames HTML composition end to end, through `extract` and `frame --at`.
 mod html;
 // Self-checks of the fixtures and the oracle, independent of framex.

@@ -70,7 +70,7 @@ pub use media::source::{probe, ColorInfo, MediaPhase};
 pub use media::{quiet_ffmpeg_log, MediaError, MediaInfo};
 pub use remote::RemotePolicy;
 pub use report::{Breakdown, ClipError, ClipFrames, ExtractionResult};
-pub use run::{extract, ExtractOptions, DEFAULT_SOURCE_TIMEOUT};
+pub use run::{extract, ExtractOptions, DEFAULT_SOURCE_TIMEOUT, MAX_JOBS_PER_CORE};
 pub use store::frame_file_name;
 pub use time::Rational;
 pub use trace::TraceEvent;

@@ -256,7 +256,13 @@ fn make_ids_folder_safe(clips: &mut [ClipSpec]) {
 fn folder_safe(id: &str) -> String {
     let mut s: String = id
         .chars()
-        .map(|c| if matches!(c, '/' | '\\' | '\0') { '_' } else { c })
+        .map(|c| {
+            if matches!(c, '/' | '\\') || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     if s.starts_with('.') {
         s.insert(0, '_');

@@ -198,6 +198,11 @@ pub(crate) fn check_id(id: &str) -> Result<(), String> {
             "{id:?} must not contain '/', '\\' or NUL (it names the clip's output folder)"
         ));
     }
+    if id.chars().any(char::is_control) {
+        return Err(format!(
+            "{id:?} must not contain control characters (it names the clip's output folder)"
+        ));
+    }
     if id.len() > 200 {
         return Err("must be at most 200 bytes".into());
     }
@@ -293,7 +298,18 @@ mod tests {
 
     #[test]
     fn a_clip_id_that_would_leave_the_output_folder_is_refused() {
-        for id in ["../x", "/abs", "a/b", "a\\b", ".hidden", "..", "", "nul\0"] {
+        for id in [
+            "../x",
+            "/abs",
+            "a/b",
+            "a\\b",
+            ".hidden",
+            "..",
+            "",
+            "nul\0",
+            "new\nline",
+            "tab\t",
+        ] {
             let e = comp().push_clip(ClipSpec::new(id, "a.mp4")).unwrap_err();
             assert_eq!(e.location, "clips[0].id", "{id:?}");
         }

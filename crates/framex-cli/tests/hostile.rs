@@ -1,0 +1,141 @@
+//! Defects found by the hostile test campaign (issue 9), each with the behaviour a user must
+//! get instead: output that cannot be written, absurd `--jobs`, ids with control characters.
+
+use std::process::{Command, Stdio};
+
+use crate::common::*;
+use serde_json::json;
+
+/// Runs `c` with stdout connected to a pipe whose reader is already gone.
+fn with_closed_stdout(mut c: Command) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    c.stdout(writer).stderr(Stdio::piped());
+    c.output().expect("framex runs")
+}
+
+fn assert_no_panic(out: &std::process::Output, what: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(101), "{what} panicked:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{what}:\n{stderr}");
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_with_the_commands_own_status() {
+    let w = Work::new();
+    let src = w.add("clip.mp4", &short2s());
+    let m = w.write_manifest(&manifest(
+        json!(30),
+        vec![clip("a", src.to_str().unwrap(), 0.0, 1.0, 0.0, false)],
+    ));
+    let mut probe = w.command();
+    probe.arg("probe").arg(&src);
+    let mut extract = w.command();
+    extract.arg("extract").arg(&m).arg("--json").arg("-q");
+    let mut frame = w.command();
+    frame.arg("frame").arg(&m).arg("--at").arg("0.5").arg("-q");
+    let mut stats = w.command();
+    stats.args(["cache", "stats"]);
+    for (what, c) in [
+        ("probe", probe),
+        ("extract --json", extract),
+        ("frame", frame),
+        ("cache stats", stats),
+    ] {
+        let out = with_closed_stdout(c);
+        assert_no_panic(&out, what);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn output_that_cannot_be_written_is_an_error() {
+    let w = Work::new();
+    let src = w.add("clip.mp4", &short2s());
+    let m = w.write_manifest(&manifest(
+        json!(30),
+        vec![clip("a", src.to_str().unwrap(), 0.0, 1.0, 0.0, false)],
+    ));
+    // A full disk behind stdout.
+    let mut c = w.command();
+    c.arg("extract").arg(&m).arg("--json").arg("-q");
+    c.stdout(std::fs::File::create("/dev/full").unwrap())
+        .stderr(Stdio::piped());
+    let out = c.output().unwrap();
+    assert_no_panic(&out, "extract --json > /dev/full");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write to standard output"));
+    let mut c = w.command();
+    c.arg("probe")
+        .arg(&src)
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .stderr(Stdio::piped());
+    let out = c.output().unwrap();
+    assert_no_panic(&out, "probe > /dev/full");
+    assert_eq!(out.status.code(), Some(1));
+    // An unwritable --result file.
+    let run = w.extract(
+        &manifest(json!(30), vec![clip("a", src.to_str().unwrap(), 0.0, 1.0, 0.0, false)]),
+        &["--result", "/dev/full", "-q"],
+    );
+    assert_eq!(run.code(), Some(1), "{run}");
+    assert!(run.stderr.contains("cannot write the result to /dev/full"), "{run}");
+}
+
+#[test]
+fn absurd_jobs_are_lowered_with_a_warning_not_a_panic() {
+    let w = Work::new();
+    let src = w.add("clip.mp4", &short2s());
+    let run = w.extract(
+        &manifest(json!(30), vec![clip("a", src.to_str().unwrap(), 0.0, 1.0, 0.0, false)]),
+        &["--jobs", "100000", "-q"],
+    );
+    run.assert_ok();
+    assert_eq!(run.clip("a")["frames"], 30, "{run}");
+    let warnings = run.result()["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("100000 jobs asked for")),
+        "{run}"
+    );
+}
+
+#[test]
+fn clip_ids_with_control_characters_are_refused_in_manifests_and_sanitised_in_html() {
+    let w = Work::new();
+    let src = w.add("clip.mp4", &short2s());
+    let run = w.extract(
+        &manifest(
+            json!(30),
+            vec![clip("bad\nid", src.to_str().unwrap(), 0.0, 1.0, 0.0, false)],
+        ),
+        &["-q"],
+    );
+    assert_eq!(run.code(), Some(2), "{run}");
+    assert!(
+        run.stderr.contains("videos[0].id") && run.stderr.contains("control characters"),
+        "{run}"
+    );
+    // HTML: as HyperFrames ids are sanitised into folder names, a newline becomes `_`.
+    w.write(
+        "index.html",
+        b"<video id=\"two&#10;lines\" src=\"clip.mp4\" data-duration=\"1\"></video>",
+    );
+    let mut c = w.command();
+    c.arg("extract")
+        .arg(w.path().join("index.html"))
+        .arg("--out")
+        .arg(w.out())
+        .arg("--json")
+        .arg("-q");
+    let run = crate::common::run(c);
+    run.assert_ok();
+    assert_eq!(run.result()["clips"][0]["id"], "two_lines", "{run}");
+    assert!(w.out().join("two_lines").is_dir());
+}
