@@ -139,3 +139,59 @@ fn clip_ids_with_control_characters_are_refused_in_manifests_and_sanitised_in_ht
     assert_eq!(run.result()["clips"][0]["id"], "two_lines", "{run}");
     assert!(w.out().join("two_lines").is_dir());
 }
+
+#[test]
+fn file_urls_and_symbolic_links_out_of_the_project_are_refused() {
+    let w = Work::new();
+    let proj = w.path().join("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    let outside = w.add("outside.mp4", &short2s());
+    std::os::unix::fs::symlink(&outside, proj.join("link.mp4")).unwrap();
+    std::fs::copy(&outside, proj.join("own.mp4")).unwrap();
+    let m = manifest(
+        json!(30),
+        vec![
+            clip("url", &format!("file://{}", outside.display()), 0.0, 1.0, 0.0, false),
+            clip("link", "link.mp4", 0.0, 1.0, 0.0, false),
+            clip("own", "own.mp4", 0.0, 1.0, 0.0, false),
+        ],
+    );
+    std::fs::write(proj.join("comp.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+    let mut c = w.command();
+    c.arg("extract")
+        .arg(proj.join("comp.json"))
+        .arg("--out")
+        .arg(w.out())
+        .arg("--json")
+        .arg("-q");
+    let run = crate::common::run(c);
+    assert_eq!(run.code(), Some(1), "{run}");
+    for id in ["url", "link"] {
+        assert_eq!(
+            run.error(id).map(|e| e["kind"].clone()),
+            Some(json!("source_rejected")),
+            "{id}\n{run}"
+        );
+        assert!(!w.out().join(id).exists());
+    }
+    assert_eq!(run.clip("own")["frames"], 30, "{run}");
+    // The same link named by a HyperFrames HTML composition.
+    std::fs::write(
+        proj.join("index.html"),
+        br#"<video id="v" src="link.mp4" data-duration="1"></video>"#,
+    )
+    .unwrap();
+    let mut c = w.command();
+    c.arg("extract")
+        .arg(proj.join("index.html"))
+        .arg("--out")
+        .arg(w.out())
+        .arg("--json")
+        .arg("-q");
+    let run = crate::common::run(c);
+    assert_eq!(
+        run.error("v").map(|e| e["kind"].clone()),
+        Some(json!("source_rejected")),
+        "{run}"
+    );
+}

@@ -132,12 +132,24 @@ enum SrcRef {
 /// Where a clip's `src` points, or why it may not be used. Unlike the HTML reader (which
 /// clamps `..` to the project folder, as HyperFrames does), a manifest's `..` that leaves the
 /// composition folder is refused: a manifest is explicit input, and a silent clamp would read
-/// a different file than the one named.
+/// a different file than the one named. The check is on real paths: a relative `src` that a
+/// symbolic link inside the folder leads out of it is refused too. `file:` URLs are refused
+/// (give a path): read as paths they made any file on the machine a relative-looking source.
 fn resolve_src(src: &str, base: &Path) -> Result<SrcRef, Failure> {
     if remote::is_remote(src) {
         return Ok(SrcRef::Remote(src.trim().to_string()));
     }
-    let p = Path::new(src.strip_prefix("file://").unwrap_or(src));
+    if src
+        .trim_start()
+        .get(..5)
+        .is_some_and(|s| s.eq_ignore_ascii_case("file:"))
+    {
+        return Err(Failure::new(
+            ErrorKind::SourceRejected,
+            format!("{src:?}: file: URLs are not accepted as sources; give a path"),
+        ));
+    }
+    let p = Path::new(src);
     if p.is_absolute() {
         return Ok(SrcRef::Local(p.to_path_buf()));
     }
@@ -162,7 +174,22 @@ fn resolve_src(src: &str, base: &Path) -> Result<SrcRef, Failure> {
             _ => {}
         }
     }
-    Ok(SrcRef::Local(base.join(out)))
+    let joined = base.join(out);
+    // Through symbolic links, the file may still live elsewhere: compare real paths (a file
+    // that does not exist fails later as source_missing).
+    if let (Ok(real), Ok(real_base)) = (std::fs::canonicalize(&joined), std::fs::canonicalize(base)) {
+        if !real.starts_with(&real_base) {
+            return Err(Failure::new(
+                ErrorKind::SourceRejected,
+                format!(
+                    "{src:?} leads (through a symbolic link) to {}, outside the composition folder {}",
+                    real.display(),
+                    base.display()
+                ),
+            ));
+        }
+    }
+    Ok(SrcRef::Local(joined))
 }
 
 /// The worker count for `jobs` (0: one per core), at most [`MAX_JOBS_PER_CORE`] per core; and
@@ -837,6 +864,13 @@ mod tests {
         assert_eq!(resolve_src("media/a.mp4", base).unwrap(), local("/proj/media/a.mp4"));
         assert_eq!(resolve_src("./media/../a.mp4", base).unwrap(), local("/proj/a.mp4"));
         assert_eq!(resolve_src("/abs/a.mp4", base).unwrap(), local("/abs/a.mp4"));
+        for url in ["file:///etc/passwd", "FILE:/etc/passwd", " file:a.mp4"] {
+            assert_eq!(
+                resolve_src(url, base).unwrap_err().kind,
+                ErrorKind::SourceRejected,
+                "{url}"
+            );
+        }
         assert_eq!(
             resolve_src("../secret.mp4", base).unwrap_err().kind,
             ErrorKind::SourceRejected
@@ -852,6 +886,34 @@ mod tests {
         assert_eq!(
             resolve_src("HTTP://x/../y.mp4", base).unwrap(),
             SrcRef::Remote("HTTP://x/../y.mp4".into())
+        );
+    }
+
+    #[test]
+    fn a_symbolic_link_out_of_the_composition_folder_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (proj, outside) = (dir.path().join("proj"), dir.path().join("outside"));
+        std::fs::create_dir_all(proj.join("media")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("secret.mp4"), b"x").unwrap();
+        std::fs::write(proj.join("media/own.mp4"), b"x").unwrap();
+        std::os::unix::fs::symlink(outside.join("secret.mp4"), proj.join("media/link.mp4")).unwrap();
+        std::os::unix::fs::symlink(&outside, proj.join("dirlink")).unwrap();
+        std::os::unix::fs::symlink(proj.join("media/own.mp4"), proj.join("inside.mp4")).unwrap();
+        for src in ["media/link.mp4", "dirlink/secret.mp4"] {
+            assert_eq!(
+                resolve_src(src, &proj).unwrap_err().kind,
+                ErrorKind::SourceRejected,
+                "{src}"
+            );
+        }
+        assert!(
+            resolve_src("inside.mp4", &proj).is_ok(),
+            "a link within the folder is fine"
+        );
+        assert!(
+            resolve_src("media/missing.mp4", &proj).is_ok(),
+            "missing files fail later"
         );
     }
 }
