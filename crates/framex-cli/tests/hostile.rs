@@ -195,3 +195,105 @@ fn file_urls_and_symbolic_links_out_of_the_project_are_refused() {
         "{run}"
     );
 }
+
+/// Files below the store whose path contains `part` (e.g. "/frames/", "/clips/").
+fn store_files(w: &Work, part: &str, ext: &str) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = walk(&w.cache())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(part) && p.extension().is_some_and(|e| e == ext))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every frame file of clip `id` in OUT is a regular file holding a JPEG.
+fn assert_real_jpegs(w: &Work, id: &str, n: usize) {
+    let files = w.files(id);
+    assert_eq!(files.len(), n, "{id}");
+    for f in files {
+        let meta = std::fs::symlink_metadata(&f).unwrap();
+        assert!(meta.file_type().is_file(), "{} is not a regular file", f.display());
+        assert!(
+            std::fs::read(&f).unwrap().starts_with(&[0xFF, 0xD8]),
+            "{} is not a JPEG",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn symbolic_links_planted_in_the_store_are_never_handed_out() {
+    let w = Work::new();
+    let src = w.add("clip.mp4", &short2s());
+    let s = src.to_str().unwrap();
+    let first = manifest(json!(30), vec![clip("a", s, 0.0, 1.0, 0.0, false)]);
+    w.extract(&first, &["-q"]).assert_ok();
+    // A frame object replaced by a link to a file that is not ours: a partial hit (another
+    // window over the same frames) must encode that frame again, not link the link.
+    let objects = store_files(&w, "/frames/", "jpg");
+    assert_eq!(objects.len(), 30);
+    std::fs::remove_file(&objects[10]).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", &objects[10]).unwrap();
+    let second = manifest(json!(30), vec![clip("b", s, 0.0, 1.5, 0.0, false)]);
+    let run = w.extract(&second, &["-q"]);
+    run.assert_ok();
+    assert_real_jpegs(&w, "b", 45);
+    assert!(
+        std::fs::symlink_metadata(&objects[10]).unwrap().file_type().is_file(),
+        "the link was replaced"
+    );
+    // A frame of a stored clip folder replaced by a link: the whole-clip hit is refused.
+    let clip_frames = store_files(&w, "/clips/", "jpg");
+    let planted = clip_frames
+        .iter()
+        .find(|p| p.ends_with("frame_00010.jpg"))
+        .unwrap()
+        .clone();
+    std::fs::remove_file(&planted).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", &planted).unwrap();
+    let run = w.extract(&first, &["-q"]);
+    run.assert_ok();
+    assert_real_jpegs(&w, "a", 30);
+    let warnings = run.result()["warnings"].to_string();
+    assert!(warnings.contains("frame_00010.jpg is not a regular file"), "{run}");
+}
+
+#[test]
+fn a_missing_file_in_a_stored_clip_folder_is_extracted_again() {
+    let w = Work::new();
+    let src = w.add("clip.mp4", &short2s());
+    let m = manifest(json!(30), vec![clip("a", src.to_str().unwrap(), 0.0, 1.0, 0.0, false)]);
+    w.extract(&m, &["-q"]).assert_ok();
+    for (frame, with_out) in [("frame_00007.jpg", true), ("frame_00030.jpg", false)] {
+        let missing = store_files(&w, "/clips/", "jpg")
+            .into_iter()
+            .find(|p| p.ends_with(frame))
+            .unwrap();
+        std::fs::remove_file(&missing).unwrap();
+        let run = if with_out {
+            w.extract(&m, &["-q"])
+        } else {
+            let mut c = w.command();
+            c.arg("extract").arg(w.write_manifest(&m)).arg("--json").arg("-q");
+            crate::common::run(c)
+        };
+        run.assert_ok();
+        assert!(
+            run.result()["warnings"]
+                .to_string()
+                .contains(&format!("{frame} is missing")),
+            "{run}"
+        );
+        assert_eq!(run.breakdown("clipHits"), 0, "not a hit: {run}");
+        assert_eq!(
+            run.breakdown("framesDecoded"),
+            0,
+            "every frame came back from the store: {run}"
+        );
+        let dir = std::path::PathBuf::from(run.clip("a")["dir"].as_str().unwrap());
+        assert!(dir.join(frame).is_file(), "{frame} is back in {}", dir.display());
+        if with_out {
+            assert_real_jpegs(&w, "a", 30);
+        }
+    }
+}

@@ -21,7 +21,7 @@ mod output;
 mod pipeline;
 pub(crate) mod plan;
 
-use output::{materialize, out_staging, publish, sweep_stale_staging, ClipState, StoreTarget};
+use output::{check_clip_folder, materialize, out_staging, publish, sweep_stale_staging, ClipState, StoreTarget};
 use pipeline::{run_pipeline, Shared, SourcePlan};
 use plan::{choose_variant, clip_key, clip_window, group_needs, plan_clip, split_stored};
 use plan::{PlannedClip, Render, SourceNeeds, SourceNo};
@@ -510,8 +510,21 @@ impl<'a> Run<'a> {
         let (states, out_dir, comp, counters) = (&self.clips, &self.out_dir, self.comp, &self.counters);
         // Without --out a hit is only a path: no threads for that.
         let workers = if out_dir.is_some() { self.jobs } else { 1 };
-        crate::par::map(&hits, workers, |(i, dir, frames)| {
+        let damaged = crate::par::map(&hits, workers, |(i, dir, frames)| {
             let st = &states[*i];
+            // A folder whose frames went missing or were replaced by something other than a
+            // regular file is not a hit: it is moved out of the way and the clip extracted
+            // again (its frames mostly come back from the store's frame objects).
+            if let Err(problem) = check_clip_folder(dir, *frames, st.ext) {
+                let trash = store.temp_path("damaged-clip");
+                if std::fs::rename(dir, &trash).is_ok() {
+                    let _ = std::fs::remove_dir_all(&trash);
+                }
+                return Some(format!(
+                    "the stored folder of clip {:?} was damaged ({problem}); extracted it again",
+                    st.id
+                ));
+            }
             let published = match out_dir {
                 Some(out) => {
                     let dest = out.join(&comp.clips()[*i].id);
@@ -530,11 +543,13 @@ impl<'a> Run<'a> {
                     format!("cannot materialise clip {:?}: {e}", st.id),
                 ),
             }
+            None
         });
-        for &(i, _, _) in &hits {
-            if self.clips[i].failed() {
+        for (&(i, _, _), damage) in hits.iter().zip(damaged) {
+            if self.clips[i].failed() || damage.is_some() {
                 self.clips[i].plan = None;
             }
+            self.warnings.extend(damage);
         }
     }
 

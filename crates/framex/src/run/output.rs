@@ -129,6 +129,35 @@ fn replace_dir(staging: &Path, dest: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Whether a stored clip folder still holds exactly what its record promises: `frames` frame
+/// files, each a regular file (never a symbolic link planted there, which would be handed out
+/// as a frame). One directory read, no stat per file. `Err` names the first problem.
+pub(crate) fn check_clip_folder(dir: &Path, frames: u64, ext: &str) -> Result<(), String> {
+    let rd = std::fs::read_dir(dir).map_err(|e| format!("cannot read it: {e}"))?;
+    let mut seen = vec![false; usize::try_from(frames).unwrap_or(usize::MAX).min(1 << 26)];
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let Some(k) = name
+            .strip_prefix("frame_")
+            .and_then(|n| n.strip_suffix(ext))
+            .and_then(|n| n.strip_suffix('.'))
+            .and_then(|n| n.parse::<u64>().ok())
+            .filter(|&k| k >= 1 && k <= frames)
+        else {
+            continue; // the record, or anything else: not handed out
+        };
+        if !e.file_type().is_ok_and(|t| t.is_file()) {
+            return Err(format!("{name} is not a regular file"));
+        }
+        seen[(k - 1) as usize] = true;
+    }
+    match seen.iter().position(|s| !s) {
+        Some(k) => Err(format!("{} is missing", frame_file_name(k as u64, ext))),
+        None => Ok(()),
+    }
+}
+
 /// Builds `OUT/<id>` from a complete clip folder with hard links, then publishes it whole.
 /// Links are made relative to open directory handles (`linkat`), so each costs one short
 /// lookup instead of resolving two deep paths.

@@ -199,7 +199,10 @@ impl Store {
         let Ok(rd) = fs::read_dir(self.layout.frames_dir(key, variant)) else {
             return HashSet::new();
         };
+        // Only regular files count: a symbolic link planted in the store is never handed out
+        // (the frame is encoded again and its file renamed over the link).
         rd.flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
             .filter_map(|e| layout::parse_stored_frame_name(&e.file_name().to_string_lossy(), ext))
             .collect()
     }
