@@ -297,3 +297,87 @@ fn a_missing_file_in_a_stored_clip_folder_is_extracted_again() {
         }
     }
 }
+
+#[test]
+fn out_never_replaces_a_folder_framex_did_not_make() {
+    let w = Work::new();
+    let proj = w.path().join("proj");
+    std::fs::create_dir_all(proj.join("media")).unwrap();
+    std::fs::create_dir_all(proj.join("notes")).unwrap();
+    let intro = proj.join("media/intro.mp4");
+    std::fs::copy(short2s(), &intro).unwrap();
+    std::fs::write(proj.join("notes/todo.txt"), b"buy milk").unwrap();
+    std::fs::write(proj.join("plain"), b"a file named like a clip").unwrap();
+    let m = manifest(
+        json!(30),
+        vec![
+            clip("media", "media/intro.mp4", 0.0, 1.0, 0.0, false),
+            clip("notes", "media/intro.mp4", 0.0, 1.0, 0.0, false),
+            clip("plain", "media/intro.mp4", 0.0, 1.0, 0.0, false),
+            clip("fresh", "media/intro.mp4", 0.0, 1.0, 0.0, false),
+        ],
+    );
+    std::fs::write(proj.join("comp.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+    // `--out .` in the project folder, cached and uncached; then again (a warm run).
+    for cache in ["store-outside", "off", "store-outside"] {
+        let mut c = w.command();
+        c.current_dir(&proj)
+            .args(["extract", "comp.json", "--out", ".", "--json", "-q", "--cache-dir"]);
+        c.arg(if cache == "off" {
+            "off".into()
+        } else {
+            w.path().join(cache)
+        });
+        let run = crate::common::run(c);
+        assert_eq!(run.code(), Some(1), "{run}");
+        for id in ["media", "notes", "plain"] {
+            let e = run.error(id).unwrap_or_else(|| panic!("{id} must fail\n{run}"));
+            assert_eq!(e["kind"], "output_failed");
+            assert!(
+                e["message"].as_str().unwrap().contains(&format!("{id} already exists")),
+                "{run}"
+            );
+        }
+        assert_eq!(
+            std::fs::read(&intro).unwrap(),
+            std::fs::read(short2s()).unwrap(),
+            "media/ untouched"
+        );
+        assert_eq!(std::fs::read(proj.join("notes/todo.txt")).unwrap(), b"buy milk");
+        assert_eq!(std::fs::read(proj.join("plain")).unwrap(), b"a file named like a clip");
+        assert_eq!(
+            list_files(&proj.join("fresh")).len(),
+            30,
+            "a folder framex made is replaced"
+        );
+        let leftovers: Vec<_> = list_files(&proj)
+            .into_iter()
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".framex-"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+    // The store inside OUT/<id>: never replaced by the clip folder.
+    let out = w.path().join("out2");
+    let store = out.join("good");
+    let m = manifest(
+        json!(30),
+        vec![clip("good", intro.to_str().unwrap(), 0.0, 1.0, 0.0, false)],
+    );
+    let first = w.extract(&m, &["--cache-dir", store.to_str().unwrap(), "-q"]);
+    first.assert_ok();
+    let mut c = w.command();
+    c.arg("extract")
+        .arg(w.write_manifest(&m))
+        .arg("--out")
+        .arg(&out)
+        .arg("--cache-dir")
+        .arg(&store)
+        .args(["--json", "-q"]);
+    let run = crate::common::run(c);
+    assert_eq!(
+        run.error("good").map(|e| e["kind"].clone()),
+        Some(json!("output_failed")),
+        "{run}"
+    );
+    assert!(store.join("framex-v1").is_dir(), "the store survives");
+}

@@ -21,7 +21,10 @@ mod output;
 mod pipeline;
 pub(crate) mod plan;
 
-use output::{check_clip_folder, materialize, out_staging, publish, sweep_stale_staging, ClipState, StoreTarget};
+use output::{
+    check_clip_folder, check_replaceable, materialize, out_staging, publish, sweep_stale_staging, ClipState,
+    StoreTarget,
+};
 use pipeline::{run_pipeline, Shared, SourcePlan};
 use plan::{choose_variant, clip_key, clip_window, group_needs, plan_clip, split_stored};
 use plan::{PlannedClip, Render, SourceNeeds, SourceNo};
@@ -606,6 +609,11 @@ impl<'a> Run<'a> {
             };
             st.ext = planned.variant.format.extension();
             st.out_final = self.out_dir.as_ref().map(|o| o.join(&clip.id));
+            // Refuse before any work when OUT/<id> is something framex must not replace.
+            if let Some(Err(e)) = st.out_final.as_deref().map(check_replaceable) {
+                st.fail(ErrorKind::OutputFailed, e.to_string());
+                continue;
+            }
             let vkey = VariantKey::new(&planned.variant, src.info.rotation);
             match (&self.store, &self.sources[s].key) {
                 (Some(store), Some(key)) => {

@@ -117,8 +117,47 @@ pub(crate) fn link_or_copy(from: &Path, to: &Path, counters: &Counters) -> std::
     }
 }
 
-/// Moves a finished folder to its final name, replacing an older one atomically.
+/// Whether `dest` (an `OUT/<clipId>` about to be replaced) may be: it does not exist, or it is a
+/// folder framex could have made — nothing in it but `frame_<n>.jpg` / `.png` files (an empty
+/// folder too). Anything else — a user's `media/` or `notes/`, a store, a file, a symbolic
+/// link — is never replaced: framex refuses, naming the folder, and touches nothing. Judged by
+/// content rather than a marker file, so the folders older framex versions made stay
+/// replaceable and a clip folder holds nothing but its frames.
+pub(crate) fn check_replaceable(dest: &Path) -> std::io::Result<()> {
+    let refuse = |why: &str| {
+        Err(std::io::Error::other(format!(
+            "{} already exists and {why}; framex replaces only clip folders it made (frame files only): \
+             move it away, or choose another --out or clip id",
+            dest.display()
+        )))
+    };
+    let meta = match std::fs::symlink_metadata(dest) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !meta.is_dir() {
+        return refuse("is not a folder");
+    }
+    for e in std::fs::read_dir(dest)? {
+        let e = e?;
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let frame = name
+            .strip_prefix("frame_")
+            .and_then(|n| n.strip_suffix(".jpg").or_else(|| n.strip_suffix(".png")))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if !frame || !e.file_type()?.is_file() {
+            return refuse(&format!("holds {name:?}, which is not a frame framex wrote"));
+        }
+    }
+    Ok(())
+}
+
+/// Moves a finished folder to its final name, replacing an older one atomically (only one
+/// [`check_replaceable`] allows).
 fn replace_dir(staging: &Path, dest: &Path) -> std::io::Result<()> {
+    check_replaceable(dest)?;
     if dest.exists() {
         exchange(staging, dest)?;
         // After the exchange the staging path holds the previous folder.
