@@ -111,7 +111,7 @@ enum Command {
     #[command(
         after_help = "Frames are written to OUT/<clipId>/frame_00001.jpg … (PNG for sources with alpha), or left in the\n\
 store (each clip's \"dir\" in the result) without --out. Each clip folder appears only once complete;\n\
-Ctrl-C stops promptly and leaves no partial files.\n\n\
+Ctrl-C (or SIGTERM, SIGHUP, SIGQUIT) stops promptly and leaves no partial files.\n\n\
 A clip src may be an https:// URL: downloaded once into the store (limits: --download-max,\n\
 --download-timeout, --download-stall-timeout) and reused by later runs without any network\n\
 request (URLs are treated as immutable). Loopback/private/link-local addresses and plain\n\
@@ -246,7 +246,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Cache { command, cache } => cache_command(command, &cache),
-        Command::Extract { run, json, result } => match run_extraction(&run) {
+        Command::Extract { run, json, result } => match run_extraction(&run, &stop_on_signals()) {
             Ok(res) => report(&res, json, result.as_deref(), run.quiet),
             Err(code) => code,
         },
@@ -261,7 +261,7 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            let res = match run_extraction(&run) {
+            let res = match run_extraction(&run, &stop_on_signals()) {
                 Ok(res) => res,
                 Err(code) => return code,
             };
@@ -295,7 +295,7 @@ fn main() -> ExitCode {
 
 /// Loads the composition, applies overrides and runs the extraction (with Ctrl-C handling and
 /// a progress bar on a terminal). `Err` carries the exit code for unusable input.
-fn run_extraction(run: &RunArgs) -> Result<ExtractionResult, ExitCode> {
+fn run_extraction(run: &RunArgs, cancel: &CancelToken) -> Result<ExtractionResult, ExitCode> {
     let mut opts = ExtractOptions::default();
     opts.out_dir = run.out.clone();
     opts.cache_dir = run.cache.dir();
@@ -325,23 +325,11 @@ fn run_extraction(run: &RunArgs) -> Result<ExtractionResult, ExitCode> {
         comp.set_quality(q).expect("clap keeps --quality within 1..=100");
     }
     comp.tonemap |= run.tonemap;
-    let cancel = CancelToken::new();
-    {
-        let cancel = cancel.clone();
-        let mut pressed = false;
-        let _ = ctrlc::set_handler(move || {
-            if pressed {
-                std::process::exit(130);
-            }
-            pressed = true;
-            cancel.cancel();
-        });
-    }
     let show_progress = !run.quiet && std::io::stderr().is_terminal();
     let bar = show_progress.then(|| Arc::new(Bar::default()));
     opts.gc = run.cache.gc();
     opts.jobs = run.jobs.unwrap_or(0);
-    opts.cancel = cancel;
+    opts.cancel = cancel.clone();
     opts.progress = bar.clone().map(|b| b as Arc<dyn Progress>);
     opts.trace = run.trace.is_some();
     if let Some(Timeout(t)) = run.source_timeout {
@@ -410,6 +398,31 @@ fn report(res: &ExtractionResult, json: bool, result_file: Option<&std::path::Pa
     } else {
         ExitCode::from(1)
     }
+}
+
+/// A cancel token raised by the first SIGINT, SIGTERM, SIGHUP or SIGQUIT: the run then stops
+/// promptly, publishes nothing partial, reports `cancelled` clips and prints its result as after
+/// Ctrl-C. A second signal exits at once (status 130). Installed before the composition is read,
+/// so an early signal cancels too instead of killing the process with staging folders left.
+fn stop_on_signals() -> CancelToken {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+    let cancel = CancelToken::new();
+    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT]) {
+        Ok(mut signals) => {
+            let cancel = cancel.clone();
+            std::thread::spawn(move || {
+                let mut received = signals.forever();
+                if received.next().is_some() {
+                    cancel.cancel();
+                }
+                if received.next().is_some() {
+                    std::process::exit(130);
+                }
+            });
+        }
+        Err(e) => eprintln!("framex: warning: cannot handle signals ({e}); Ctrl-C will not stop cleanly"),
+    }
+    cancel
 }
 
 /// Prints `text` and a newline on stdout. A closed pipe (the reader went away, as with

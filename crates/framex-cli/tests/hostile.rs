@@ -381,3 +381,61 @@ fn out_never_replaces_a_folder_framex_did_not_make() {
     );
     assert!(store.join("framex-v1").is_dir(), "the store survives");
 }
+
+#[test]
+fn sigterm_sighup_and_sigquit_stop_like_ctrl_c() {
+    use std::time::{Duration, Instant};
+    for signal in ["TERM", "HUP", "QUIT"] {
+        let w = Work::new();
+        w.add("long.mp4", &long720());
+        let m = w.write_manifest(&manifest(
+            json!(30),
+            vec![clip("long", "long.mp4", 0.0, 20.0, 0.0, false)],
+        ));
+        let mut c = w.command();
+        c.arg("extract").arg(&m).arg("--out").arg(w.out()).arg("--json");
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let started = Instant::now();
+        let mut child = c.spawn().expect("start framex");
+        let (stdout, stderr) = drain(&mut child);
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before SIG{signal}: fixture too small"
+        );
+        let kill = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let sent = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                sent.elapsed() < Duration::from_secs(30),
+                "still running after SIG{signal}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let stopped_after = sent.elapsed();
+        let run = finish(status, stdout, stderr, started.elapsed());
+        assert!(
+            stopped_after < Duration::from_secs(3),
+            "SIG{signal}: {stopped_after:?}\n{run}"
+        );
+        assert_eq!(run.code(), Some(1), "SIG{signal}: exit 1 with a result\n{run}");
+        assert_eq!(
+            run.error("long").map(|e| e["kind"].clone()),
+            Some(json!("cancelled")),
+            "{run}"
+        );
+        let leftovers: Vec<_> = walk(&w.out())
+            .into_iter()
+            .chain(walk(&w.cache().join("framex-v1/tmp")))
+            .collect();
+        assert!(leftovers.is_empty(), "SIG{signal} left {leftovers:?}");
+    }
+}
