@@ -439,3 +439,65 @@ fn sigterm_sighup_and_sigquit_stop_like_ctrl_c() {
         assert!(leftovers.is_empty(), "SIG{signal} left {leftovers:?}");
     }
 }
+
+#[test]
+fn damaged_or_edited_frames_are_found_by_verify_and_never_handed_out_torn() {
+    let w = Work::new();
+    let src = w.add("clip.mp4", &short2s());
+    let m = manifest(json!(30), vec![clip("a", src.to_str().unwrap(), 0.0, 1.0, 0.0, false)]);
+    w.extract(&m, &["-q"]).assert_ok();
+    let files = w.files("a");
+    let originals: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    let verify = |repair: bool| {
+        let mut c = w.command();
+        c.args(["cache", "verify"]);
+        if repair {
+            c.arg("--repair");
+        }
+        crate::common::run(c)
+    };
+    let clean = verify(false);
+    assert_eq!(clean.code(), Some(0), "{clean}");
+    // Same size, other bytes: a bit flip in the middle, and an edit saved in place through
+    // the hard link in OUT (as an image editor does) — both change the stored frame.
+    let mut flipped = originals[3].clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x40;
+    std::fs::write(&files[3], &flipped).unwrap();
+    let mut edited = originals[20].clone();
+    let n = edited.len();
+    edited[n - 10] = edited[n - 10].wrapping_add(1);
+    std::fs::write(&files[20], &edited).unwrap();
+    let found = verify(false);
+    assert_eq!(found.code(), Some(1), "{found}");
+    let damaged = found.result()["damaged"].to_string();
+    assert!(damaged.contains("frame 4 does not match"), "{found}");
+    assert_eq!(
+        damaged.matches("frames/jpg-q95-r0/").count(),
+        2,
+        "both stored frames are tainted: {found}"
+    );
+    let repaired = verify(true);
+    assert!(repaired.result()["repaired"].as_u64().unwrap() >= 3, "{repaired}");
+    assert_eq!(verify(false).code(), Some(0), "clean after the repair");
+    let again = w.extract(&m, &["-q"]);
+    again.assert_ok();
+    let now: Vec<Vec<u8>> = w.files("a").iter().map(|f| std::fs::read(f).unwrap()).collect();
+    assert!(now == originals, "the repaired store hands out the original frames");
+    // A torn frame (another size) in a stored clip folder is never handed out by a warm run.
+    let stored = store_files(&w, "/clips/", "jpg");
+    let torn = stored.iter().find(|p| p.ends_with("frame_00012.jpg")).unwrap();
+    let bytes = std::fs::read(torn).unwrap();
+    std::fs::remove_file(torn).unwrap();
+    std::fs::write(torn, &bytes[..bytes.len() / 2]).unwrap();
+    let warm = w.extract(&m, &["-q"]);
+    warm.assert_ok();
+    assert!(
+        warm.result()["warnings"]
+            .to_string()
+            .contains("frame_00012.jpg is not the size recorded"),
+        "{warm}"
+    );
+    let now: Vec<Vec<u8>> = w.files("a").iter().map(|f| std::fs::read(f).unwrap()).collect();
+    assert!(now == originals, "the warm run handed out whole frames");
+}

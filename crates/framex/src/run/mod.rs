@@ -488,7 +488,7 @@ impl<'a> Run<'a> {
         }
         let hdr = decide_render(&mut self.render, &mut self.warnings, &self.sources, &self.clips);
         let Some(store) = &self.store else { return };
-        let mut hits: Vec<(usize, PathBuf, u64)> = Vec::new();
+        let mut hits: Vec<(usize, PathBuf, crate::store::ClipRecord)> = Vec::new();
         for (i, clip) in self.comp.clips().iter().enumerate() {
             let Some(s) = self.clips[i].source else { continue };
             let (Some(key), Some(meta)) = (&self.sources[s].key, &self.sources[s].meta) else {
@@ -508,17 +508,18 @@ impl<'a> Run<'a> {
             }
             self.clips[i].ext = variant.format.extension();
             self.clips[i].plan = Some(PlannedClip { window, variant, info });
-            hits.push((i, store.clip_dir(key, &ckey), rec.frames));
+            hits.push((i, store.clip_dir(key, &ckey), rec));
         }
         let (states, out_dir, comp, counters) = (&self.clips, &self.out_dir, self.comp, &self.counters);
         // Without --out a hit is only a path: no threads for that.
         let workers = if out_dir.is_some() { self.jobs } else { 1 };
-        let damaged = crate::par::map(&hits, workers, |(i, dir, frames)| {
+        let damaged = crate::par::map(&hits, workers, |(i, dir, rec)| {
             let st = &states[*i];
+            let frames = &rec.frames;
             // A folder whose frames went missing or were replaced by something other than a
             // regular file is not a hit: it is moved out of the way and the clip extracted
             // again (its frames mostly come back from the store's frame objects).
-            if let Err(problem) = check_clip_folder(dir, *frames, st.ext) {
+            if let Err(problem) = check_clip_folder(dir, rec) {
                 let trash = store.temp_path("damaged-clip");
                 if std::fs::rename(dir, &trash).is_ok() {
                     let _ = std::fs::remove_dir_all(&trash);
@@ -707,8 +708,15 @@ impl<'a> Run<'a> {
             };
             let store = shared.store.zip(self.sources[s].key.as_ref());
             let work = split_stored(frames, store, source.info.rotation, |f| source.index.pts(f));
-            for (file, slots) in &work.reuse {
+            for (pts, file, slots) in &work.reuse {
                 Counters::add(&self.counters.frames_reused, 1);
+                // The clips' records describe what they link: read the stored frame once.
+                if let Ok(bytes) = std::fs::read(file) {
+                    let d = crate::store::digest(*pts, &bytes);
+                    for s in slots {
+                        self.clips[s.clip].note_digest(&d);
+                    }
+                }
                 shared.fill_slots(file, slots);
             }
             if work.decode.is_empty() {

@@ -3,13 +3,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use super::plan::{PlannedClip, SourceNo};
 use crate::error::ErrorKind;
 use crate::report::{ClipError, Counters};
-use crate::store::{frame_file_name, ClipKey, ClipRecord, SourceKey, Store};
+use crate::store::{frame_file_name, ClipKey, ClipRecord, FrameDigest, SourceKey, Store};
 
 /// Where a clip is published in the store.
 pub(crate) struct StoreTarget {
@@ -38,6 +38,8 @@ pub(crate) struct ClipState {
     pub source: Option<SourceNo>,
     /// Window, rendering and source metadata, once planned (or answered from the store).
     pub plan: Option<PlannedClip>,
+    /// Size and hash of every distinct stored frame this clip's folder links, for its record.
+    pub digests: Mutex<Vec<FrameDigest>>,
 }
 
 impl ClipState {
@@ -55,6 +57,7 @@ impl ClipState {
             cached: AtomicBool::new(false),
             source: None,
             plan: None,
+            digests: Mutex::new(Vec::new()),
         }
     }
 
@@ -72,6 +75,13 @@ impl ClipState {
 
     pub fn is_published(&self) -> bool {
         self.published.load(Ordering::Acquire)
+    }
+
+    /// Records the content of a stored frame this clip links (before its slot is marked done).
+    pub fn note_digest(&self, d: &FrameDigest) {
+        if self.store.is_some() {
+            self.digests.lock().expect("digests").push(d.clone());
+        }
     }
 }
 
@@ -168,10 +178,13 @@ fn replace_dir(staging: &Path, dest: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Whether a stored clip folder still holds exactly what its record promises: `frames` frame
-/// files, each a regular file (never a symbolic link planted there, which would be handed out
-/// as a frame). One directory read, no stat per file. `Err` names the first problem.
-pub(crate) fn check_clip_folder(dir: &Path, frames: u64, ext: &str) -> Result<(), String> {
+/// Whether a stored clip folder still holds what its record promises: every frame file, each a
+/// regular file (never a symbolic link planted there, which would be handed out as a frame) of
+/// the recorded size (a torn or swapped file is never handed out silently; content hashes are
+/// `cache verify`'s). One directory read plus one `statx` per frame when the record has sizes.
+/// `Err` names the first problem.
+pub(crate) fn check_clip_folder(dir: &Path, rec: &ClipRecord) -> Result<(), String> {
+    let (frames, ext) = (rec.frames, rec.ext.as_str());
     let rd = std::fs::read_dir(dir).map_err(|e| format!("cannot read it: {e}"))?;
     let mut seen = vec![false; usize::try_from(frames).unwrap_or(usize::MAX).min(1 << 26)];
     for e in rd.flatten() {
@@ -188,6 +201,12 @@ pub(crate) fn check_clip_folder(dir: &Path, frames: u64, ext: &str) -> Result<()
         };
         if !e.file_type().is_ok_and(|t| t.is_file()) {
             return Err(format!("{name} is not a regular file"));
+        }
+        let recorded = rec.pts.get((k - 1) as usize).and_then(|&p| rec.digest_of(p));
+        if let Some((size, _)) = recorded {
+            if e.metadata().map(|m| m.len()).ok() != Some(size) {
+                return Err(format!("{name} is not the size recorded for it"));
+            }
         }
         seen[(k - 1) as usize] = true;
     }
@@ -266,12 +285,19 @@ pub(crate) fn publish(st: &ClipState, store: Option<&Store>, counters: &Counters
     }
     let t = Instant::now();
     let r = match (&st.store, store) {
-        (Some(target), Some(store)) => store
-            .publish_clip(&st.staging, &target.source, &target.clip_key, &target.record)
-            .and_then(|dir| match &st.out_final {
-                Some(out) => materialize(&dir, out, target.record.frames, st.ext, counters).map(|_| out.clone()),
-                None => Ok(dir),
-            }),
+        (Some(target), Some(store)) => {
+            let mut record = target.record.clone();
+            let mut digests = std::mem::take(&mut *st.digests.lock().expect("digests"));
+            digests.sort_unstable();
+            digests.dedup_by_key(|d| d.0);
+            record.digests = digests;
+            store
+                .publish_clip(&st.staging, &target.source, &target.clip_key, &record)
+                .and_then(|dir| match &st.out_final {
+                    Some(out) => materialize(&dir, out, record.frames, st.ext, counters).map(|_| out.clone()),
+                    None => Ok(dir),
+                })
+        }
         _ => match &st.out_final {
             Some(out) => replace_dir(&st.staging, out).map(|_| out.clone()),
             None => Err(std::io::Error::other("no output folder and no store")),

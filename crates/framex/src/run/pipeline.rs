@@ -21,7 +21,7 @@ use crate::media::decode::{decode_frames, decode_frames_parallel, parallel_gops,
 use crate::media::picture::share;
 use crate::media::Source;
 use crate::report::Counters;
-use crate::store::Store;
+use crate::store::{digest, Store};
 use crate::trace::Tracer;
 
 /// What one source must produce: the sorted frame numbers to decode and, for each, its outputs.
@@ -243,6 +243,10 @@ fn worker(rx: crossbeam_channel::Receiver<Job>, shared: &Shared<'_>) {
             let first = match (&out.key, shared.store) {
                 (Some(key), Some(store)) => {
                     let obj = store.frame_path(key, out.variant.format.extension());
+                    let d = digest(key.pts, bytes);
+                    for s in &live {
+                        shared.clips[s.clip].note_digest(&d);
+                    }
                     store.put_frame(&obj, bytes).map(|_| obj)
                 }
                 _ => {

@@ -196,8 +196,9 @@ pub(crate) struct Output {
 /// A source's needs, split by where each frame comes from.
 #[derive(Default)]
 pub(crate) struct SourceWork {
-    /// Frames the store already holds: link the file into every slot.
-    pub reuse: Vec<(PathBuf, Vec<Slot>)>,
+    /// Frames the store already holds (the frame's pts, its file): link the file into every
+    /// slot.
+    pub reuse: Vec<(i64, PathBuf, Vec<Slot>)>,
     /// Frames to decode, sorted, each with its encodes.
     pub decode: Vec<(FrameNo, Vec<Output>)>,
 }
@@ -231,7 +232,7 @@ pub(crate) fn split_stored(
         let key = match (key, store) {
             (Some((true, key)), Some((store, _))) => {
                 work.reuse
-                    .push((store.frame_path(&key, variant.format.extension()), slots));
+                    .push((key.pts, store.frame_path(&key, variant.format.extension()), slots));
                 continue;
             }
             (k, _) => k.map(|(_, key)| key),

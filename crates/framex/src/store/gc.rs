@@ -454,6 +454,7 @@ pub fn verify(store: &Store, repair: bool) -> VerifyReport {
     {
         let src_dir = src.path();
         let mut bad_frames: HashSet<PathBuf> = HashSet::new();
+        let mut tainted: HashSet<PathBuf> = HashSet::new();
         for v in fs::read_dir(Layout::frames_root(&src_dir))
             .into_iter()
             .flatten()
@@ -478,11 +479,20 @@ pub fn verify(store: &Store, repair: bool) -> VerifyReport {
         {
             rep.clips_checked += 1;
             let dir = c.path();
-            if let Some(problem) = check_clip(&dir, &src_dir, &bad_frames) {
+            if let Some(problem) = check_clip(&dir, &src_dir, &bad_frames, &mut tainted) {
                 rep.damaged.push(format!("{}: {problem}", dir.display()));
                 if repair && fs::remove_dir_all(&dir).is_ok() {
                     rep.repaired += 1;
                 }
+            }
+        }
+        // Stored frames whose content a clip record contradicts: gone with a repair, so the
+        // next extraction encodes them again.
+        for obj in tainted.drain() {
+            rep.damaged
+                .push(format!("{}: does not match its recorded content", obj.display()));
+            if repair && fs::remove_file(&obj).is_ok() {
+                rep.repaired += 1;
             }
         }
         // A downloaded source must still hash to its folder's key.
@@ -523,7 +533,11 @@ pub fn verify(store: &Store, repair: bool) -> VerifyReport {
     rep
 }
 
-fn check_clip(dir: &Path, src_dir: &Path, bad: &HashSet<PathBuf>) -> Option<String> {
+/// What is wrong with clip folder `dir`, if anything. A frame whose recorded hash no longer
+/// matches (edited in place through a hard link in `OUT`, bit-flipped, truncated and padded,
+/// replaced) is damage; when the file is the stored frame object itself, that object is added
+/// to `tainted` so a repair removes it too.
+fn check_clip(dir: &Path, src_dir: &Path, bad: &HashSet<PathBuf>, tainted: &mut HashSet<PathBuf>) -> Option<String> {
     let bytes = fs::read(Layout::complete_record(dir)).unwrap_or_default();
     if super::is_newer(&bytes) {
         // Written by a newer framex sharing this store: its to judge, not ours.
@@ -539,16 +553,37 @@ fn check_clip(dir: &Path, src_dir: &Path, bad: &HashSet<PathBuf>) -> Option<Stri
     let Some(variant) = VariantKey::parse(&rec.variant) else {
         return Some("record names no valid variant".into());
     };
+    // Hash mismatches do not stop the scan: every stored frame they taint must be found.
+    let mut mismatch: Option<String> = None;
+    let mut hashed: HashSet<i64> = HashSet::new();
     for (k, pts) in rec.pts.iter().enumerate() {
         let f = dir.join(layout::frame_file_name(k as u64, &rec.ext));
         let obj = Layout::frames_root(src_dir)
             .join(variant.as_str())
             .join(layout::stored_frame_name(*pts, &rec.ext));
-        let (Ok(fm), om) = (fs::metadata(&f), fs::metadata(&obj)) else {
+        let (Ok(fm), om) = (fs::symlink_metadata(&f), fs::metadata(&obj)) else {
             return Some(format!("frame {} is missing", k + 1));
         };
+        if !fm.is_file() {
+            return Some(format!("frame {} is not a regular file", k + 1));
+        }
         if bad.contains(&obj) {
             return Some(format!("frame {} is damaged", k + 1));
+        }
+        if let Some((size, hash)) = rec.digest_of(*pts) {
+            let same_file = om.as_ref().is_ok_and(|om| om.ino() == fm.ino() && om.dev() == fm.dev());
+            // A held frame's other slots are links to the same object: hash it once.
+            if same_file && !hashed.insert(*pts) {
+                continue;
+            }
+            let content = fs::read(&f).map(|b| super::digest(*pts, &b)).ok();
+            if content.as_ref().is_none_or(|d| d.1 != size || d.2 != hash) {
+                if same_file {
+                    tainted.insert(obj.clone());
+                }
+                mismatch.get_or_insert_with(|| format!("frame {} does not match its recorded content", k + 1));
+            }
+            continue;
         }
         match om {
             Ok(om) if om.ino() == fm.ino() && om.dev() == fm.dev() => {}
@@ -557,7 +592,7 @@ fn check_clip(dir: &Path, src_dir: &Path, bad: &HashSet<PathBuf>) -> Option<Stri
             _ => return Some(format!("frame {} is damaged", k + 1)),
         }
     }
-    None
+    mismatch
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub use keys::{ClipKey, FrameKey, SourceKey, VariantKey};
 pub use layout::frame_file_name;
 pub(crate) use layout::Layout;
-pub(crate) use records::{is_newer, ClipRecord, StoredMeta};
+pub(crate) use records::{digest, is_newer, ClipRecord, FrameDigest, StoredMeta};
 
 /// An open store.
 #[derive(Debug)]

@@ -211,6 +211,19 @@ pub(crate) struct ClipRecord {
     pub variant: String,
     /// Source frame (pts) shown by each output frame, for `cache verify`.
     pub pts: Vec<i64>,
+    /// Every distinct frame's content, `[pts, bytes, blake3]` sorted by pts (one entry per
+    /// stored frame, not per output frame: a long loop records its few frames once). A warm run
+    /// checks sizes, `cache verify` the hashes. Absent in records written before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub digests: Vec<FrameDigest>,
+}
+
+/// One stored frame's size and content hash (BLAKE3, 32 hex digits).
+pub(crate) type FrameDigest = (i64, u64, String);
+
+/// The digest of encoded frame bytes `bytes` shown at `pts`.
+pub(crate) fn digest(pts: i64, bytes: &[u8]) -> FrameDigest {
+    (pts, bytes.len() as u64, blake3::hash(bytes).to_hex()[..32].to_string())
 }
 
 impl ClipRecord {
@@ -221,7 +234,14 @@ impl ClipRecord {
             ext: ext.to_string(),
             variant: variant.to_string(),
             pts,
+            digests: Vec::new(),
         }
+    }
+
+    /// The recorded size and hash of the frame at `pts`, if recorded.
+    pub fn digest_of(&self, pts: i64) -> Option<(u64, &str)> {
+        let i = self.digests.binary_search_by_key(&pts, |d| d.0).ok()?;
+        Some((self.digests[i].1, self.digests[i].2.as_str()))
     }
 
     pub fn from_json(bytes: &[u8]) -> Option<ClipRecord> {
