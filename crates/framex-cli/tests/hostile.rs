@@ -501,3 +501,81 @@ fn damaged_or_edited_frames_are_found_by_verify_and_never_handed_out_torn() {
     let now: Vec<Vec<u8>> = w.files("a").iter().map(|f| std::fs::read(f).unwrap()).collect();
     assert!(now == originals, "the warm run handed out whole frames");
 }
+
+/// A small tmpfs at a fresh folder, unmounted when dropped; `None` where mounting is not
+/// allowed (not root, or no mount permission in this sandbox).
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: std::path::PathBuf, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(&at).ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&at)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Tmpfs(at))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_cache_disk_runs_uncached_and_leaves_no_temporaries() {
+    let w = Work::new();
+    let Some(fs) = Tmpfs::mount(w.path().join("small"), "8m") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let src = w.add("clip.mp4", &short2s());
+    let m = manifest(json!(30), vec![clip("a", src.to_str().unwrap(), 0.0, 1.0, 0.0, false)]);
+    let store = fs.0.join("store");
+    // The store exists (as after earlier runs); then the disk fills up, to the last block.
+    let mut c = w.command();
+    c.args(["cache", "stats", "--cache-dir"]).arg(&store);
+    assert_eq!(crate::common::run(c).code(), Some(0));
+    let filler = std::fs::File::create(fs.0.join("filler")).unwrap();
+    let mut f = std::io::BufWriter::new(filler);
+    while std::io::Write::write_all(&mut f, &[0u8; 65536]).is_ok() {}
+    drop(f);
+    let run = w.extract(&m, &["--cache-dir", store.to_str().unwrap(), "-q"]);
+    run.assert_ok();
+    assert_eq!(w.files("a").len(), 30, "{run}");
+    assert!(run.result()["warnings"].to_string().contains("is full"), "{run}");
+    // Without an output folder the store is all there is: the clip fails, and the failed
+    // writes leave nothing behind in tmp/.
+    let mut c = w.command();
+    c.arg("extract")
+        .arg(w.write_manifest(&m))
+        .arg("--cache-dir")
+        .arg(&store)
+        .args(["--json", "-q"]);
+    let run = crate::common::run(c);
+    assert_eq!(
+        run.error("a").map(|e| e["kind"].clone()),
+        Some(json!("output_failed")),
+        "{run}"
+    );
+    let tmp = list_files(&store.join("framex-v1/tmp"));
+    assert!(tmp.is_empty(), "temporaries left: {tmp:?}");
+}
+
+#[test]
+fn a_run_that_only_hits_the_store_sweeps_dead_runs_temporaries() {
+    let w = Work::new();
+    let src = w.add("clip.mp4", &short2s());
+    let m = manifest(json!(30), vec![clip("a", src.to_str().unwrap(), 0.0, 1.0, 0.0, false)]);
+    w.extract(&m, &["-q"]).assert_ok();
+    let dead = w.cache().join("framex-v1/tmp/999999999-7-write");
+    std::fs::write(&dead, b"left by a killed run").unwrap();
+    let warm = w.extract(&m, &["-q"]);
+    warm.assert_ok();
+    assert_eq!(warm.breakdown("clipHits"), 1, "{warm}");
+    assert!(!dead.exists(), "{warm}");
+    assert!(warm.breakdown("tempsCleared") >= 1, "{warm}");
+}

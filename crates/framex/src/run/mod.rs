@@ -78,6 +78,10 @@ pub struct ExtractOptions {
     pub remote: RemotePolicy,
 }
 
+/// Below this much free space the store counts as full: the run goes uncached (with a warning)
+/// when it has an output folder.
+const MIN_STORE_FREE: u64 = 64 << 20;
+
 /// Default of [`ExtractOptions::source_timeout`]: 10 minutes.
 pub const DEFAULT_SOURCE_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -296,6 +300,15 @@ impl<'a> Run<'a> {
             return run;
         }
         run.store = opts.cache_dir.as_ref().and_then(|d| match Store::open(d) {
+            // A full store cannot take a frame: with somewhere else to put them, run uncached.
+            Ok(s) if opts.out_dir.is_some() && s.free_bytes().is_some_and(|b| b < MIN_STORE_FREE) => {
+                run.warnings.push(format!(
+                    "cache folder {} is full ({} KiB free); running uncached",
+                    d.display(),
+                    s.free_bytes().unwrap_or(0) / 1024
+                ));
+                None
+            }
             Ok(s) => Some(s),
             Err(e) => {
                 run.warnings.push(format!(
@@ -800,6 +813,10 @@ impl<'a> Run<'a> {
                 self.breakdown.gc_bytes_freed = r.bytes_freed;
                 self.breakdown.temps_cleared += r.temps_cleared;
                 self.breakdown.gc_ms = ms(t);
+            } else {
+                // Temporaries of runs that died are swept by every run, even one that only hit
+                // the store: one directory read.
+                self.breakdown.temps_cleared += gc::sweep_temps(store);
             }
         }
         let total_frames = clips.iter().map(|c| c.frames).sum();

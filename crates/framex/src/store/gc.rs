@@ -218,7 +218,7 @@ fn remove_partial(store: &Store, id: &str) -> bool {
 }
 
 /// Removes temporaries whose process is gone and that are older than a few minutes.
-fn sweep_temps(store: &Store) -> u64 {
+pub(crate) fn sweep_temps(store: &Store) -> u64 {
     let mut cleared = 0;
     let Ok(rd) = fs::read_dir(store.layout().tmp_dir()) else {
         return 0;

@@ -113,6 +113,18 @@ impl Store {
         Ok(store)
     }
 
+    /// Bytes an unprivileged process may still write on the store's filesystem.
+    pub(crate) fn free_bytes(&self) -> Option<u64> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::ffi::CString::new(self.root().as_os_str().as_bytes()).ok()?;
+        // SAFETY: `path` is NUL-terminated and outlives the call; `st` is a plain C struct that
+        // statvfs fills in.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let r = unsafe { libc::statvfs(path.as_ptr(), &mut st) };
+        (r == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
+    }
+
     /// The store's folder (`<cache dir>/framex-v1`, canonical).
     pub fn root(&self) -> &Path {
         self.layout.root()
@@ -220,10 +232,9 @@ impl Store {
     /// this process dies before the rename), then a rename over `path`.
     fn write_atomic(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
         let tmp = self.temp_path("write");
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        drop(f);
-        fs::rename(&tmp, path).inspect_err(|_| {
+        // A failed write (a full disk) must not leave its temporary behind either.
+        let written = File::create(&tmp).and_then(|mut f| f.write_all(bytes));
+        written.and_then(|_| fs::rename(&tmp, path)).inspect_err(|_| {
             let _ = fs::remove_file(&tmp);
         })
     }
