@@ -579,3 +579,31 @@ fn a_run_that_only_hits_the_store_sweeps_dead_runs_temporaries() {
     assert!(!dead.exists(), "{warm}");
     assert!(warm.breakdown("tempsCleared") >= 1, "{warm}");
 }
+
+#[test]
+fn a_store_over_its_limit_says_why_and_gc_now_brings_it_under() {
+    let w = Work::new();
+    let src = w.add("clip.mp4", &short2s());
+    let m = manifest(json!(30), vec![clip("a", src.to_str().unwrap(), 0.0, 2.0, 0.0, false)]);
+    let run = w.extract(&m, &["--cache-max", "10K", "-q"]);
+    run.assert_ok();
+    let warnings = run.result()["warnings"].to_string();
+    assert!(
+        warnings.contains("stays over its limit") && warnings.contains("1 source(s) used within"),
+        "{run}"
+    );
+    // Nothing runs now: the source is recent, not in use.
+    let mut c = w.command();
+    c.args(["cache", "gc", "--cache-max", "10K"]);
+    let gc = crate::common::run(c);
+    assert_eq!(
+        (gc.result()["keptRecent"].as_u64(), gc.result()["keptInUse"].as_u64()),
+        (Some(1), Some(0)),
+        "{gc}"
+    );
+    let mut c = w.command();
+    c.args(["cache", "gc", "--now", "--cache-max", "10K"]);
+    let now = crate::common::run(c);
+    assert_eq!(now.result()["evictions"].as_u64(), Some(1), "{now}");
+    assert!(now.result()["bytesAfter"].as_u64().unwrap() <= 10 * 1024, "{now}");
+}

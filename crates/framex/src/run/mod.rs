@@ -813,6 +813,19 @@ impl<'a> Run<'a> {
                 self.breakdown.gc_bytes_freed = r.bytes_freed;
                 self.breakdown.temps_cleared += r.temps_cleared;
                 self.breakdown.gc_ms = ms(t);
+                if r.bytes_after > self.opts.gc.max_bytes {
+                    self.warnings.push(format!(
+                        "the store {} stays over its limit after the sweep ({} MiB, limit {} MiB): {} source(s) \
+                         used within the last {} min kept, {} held by a running extraction; \
+                         `framex cache gc --now` evicts the recent ones",
+                        store.root().display(),
+                        r.bytes_after >> 20,
+                        self.opts.gc.max_bytes >> 20,
+                        r.kept_recent,
+                        self.opts.gc.min_age.as_secs() / 60,
+                        r.kept_in_use
+                    ));
+                }
             } else {
                 // Temporaries of runs that died are swept by every run, even one that only hit
                 // the store: one directory read.

@@ -54,8 +54,11 @@ pub struct GcReport {
     pub evictions: u64,
     pub bytes_freed: u64,
     pub temps_cleared: u64,
-    /// Sources over the limit that were kept because a run holds them or used them recently.
+    /// Sources over the limit that were kept because a running extraction holds them (locked).
     pub kept_in_use: u64,
+    /// Sources over the limit that were kept because they were used within the eviction age
+    /// (one hour by default; `framex cache gc --now` evicts them).
+    pub kept_recent: u64,
     /// Partial downloads older than a day removed (also counted in `temps_cleared`).
     pub partial_downloads_cleared: u64,
     /// Partial downloads evicted to bring the store under its size limit (their bytes are in
@@ -314,8 +317,11 @@ pub fn gc(store: &Store, opts: GcOptions) -> GcReport {
         if total <= opts.max_bytes {
             break;
         }
-        let recent = now.duration_since(s.last_used).unwrap_or_default() < opts.min_age;
-        if recent || evict(store, &s.key).is_none() {
+        if now.duration_since(s.last_used).unwrap_or_default() < opts.min_age {
+            report.kept_recent += 1;
+            continue;
+        }
+        if evict(store, &s.key).is_none() {
             report.kept_in_use += 1;
             continue;
         }
@@ -674,7 +680,8 @@ mod tests {
                 ..GcOptions::default()
             },
         );
-        assert_eq!((r.evictions, r.kept_in_use), (0, 1));
+        assert_eq!((r.evictions, r.kept_in_use, r.kept_recent), (0, 0, 1));
+        assert!(r.bytes_after > 0, "still over the limit of 0");
     }
 
     #[test]
