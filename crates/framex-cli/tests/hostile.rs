@@ -607,3 +607,93 @@ fn a_store_over_its_limit_says_why_and_gc_now_brings_it_under() {
     assert_eq!(now.result()["evictions"].as_u64(), Some(1), "{now}");
     assert!(now.result()["bytesAfter"].as_u64().unwrap() <= 10 * 1024, "{now}");
 }
+
+/// A small ext4 filesystem (a loop-mounted image: ext4 allows 65 000 links per file),
+/// unmounted and deleted when dropped; `None` where loop mounts are not allowed.
+struct Ext4 {
+    at: std::path::PathBuf,
+    image: std::path::PathBuf,
+}
+
+impl Ext4 {
+    fn mount(dir: &std::path::Path) -> Option<Ext4> {
+        let (at, image) = (dir.join("ext4"), dir.join("ext4.img"));
+        std::fs::create_dir_all(&at).ok()?;
+        std::fs::File::create(&image).ok()?.set_len(96 << 20).ok()?;
+        let quiet = |c: &mut Command| {
+            c.stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let ok = quiet(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&image))
+            && quiet(Command::new("mount").args(["-o", "loop"]).arg(&image).arg(&at));
+        ok.then_some(Ext4 { at, image })
+    }
+}
+
+impl Drop for Ext4 {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.at).status();
+        let _ = std::fs::remove_file(&self.image);
+    }
+}
+
+#[test]
+fn repeats_past_the_hard_link_limit_cost_a_copy_per_65000_links() {
+    let w = Work::new();
+    let Some(fs) = Ext4::mount(w.path()) else {
+        eprintln!("skipped: cannot loop-mount an ext4 image here (needs root)");
+        return;
+    };
+    // One frame, looped for 2200 s at 30 fps: 66 000 output files showing it.
+    let one = w.path().join("one.mp4");
+    run_tool(
+        ffmpeg()
+            .args(["-f", "lavfi", "-i", "testsrc2=size=64x36:rate=30", "-frames:v", "1"])
+            .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+            .arg(&one),
+    );
+    let m = manifest(
+        json!(30),
+        vec![clip("loop", one.to_str().unwrap(), 0.0, 2200.0, 0.0, true)],
+    );
+    let (out, store) = (fs.at.join("out"), fs.at.join("store"));
+    let used_before = fs2_used(&fs.at);
+    for attempt in ["cold", "warm", "warm again"] {
+        let mut c = w.command();
+        c.arg("extract")
+            .arg(w.write_manifest(&m))
+            .arg("--out")
+            .arg(&out)
+            .arg("--cache-dir")
+            .arg(&store);
+        c.args(["--json", "-q"]);
+        let run = crate::common::run(c);
+        run.assert_ok();
+        assert_eq!(run.clip("loop")["frames"], 66_000, "{attempt}: {run}");
+        assert_eq!(list_files(&out.join("loop")).len(), 66_000, "{attempt}");
+        if attempt == "cold" {
+            assert!(
+                run.breakdown("linkLimitCopies") >= 1 && run.breakdown("linkLimitCopies") <= 4,
+                "{run}"
+            );
+        }
+    }
+    // O(distinct frames) of disk, not O(slots): the frame is a few hundred bytes; 66 000
+    // copies would be tens of MB. Directory entries are what remains.
+    let used = fs2_used(&fs.at) - used_before;
+    assert!(used < 12 << 20, "{used} bytes used");
+}
+
+/// Bytes in use on the filesystem at `p` (`df`).
+fn fs2_used(p: &std::path::Path) -> u64 {
+    let out = run_tool(Command::new("df").args(["-B1", "--output=used"]).arg(p));
+    String::from_utf8_lossy(&out)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}

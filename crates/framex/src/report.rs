@@ -117,6 +117,9 @@ pub struct Breakdown {
     pub temps_cleared: u64,
     pub publish_failures: u64,
     pub cross_fs_copies: u64,
+    /// Repeats written as copies because a frame file reached the filesystem's hard-link limit
+    /// (one per ~65 000 links on ext4).
+    pub link_limit_copies: u64,
     /// Remote sources downloaded (not answered from the store), bytes received, wall time of
     /// the fetch phase.
     pub downloads: u64,
@@ -157,6 +160,7 @@ pub(crate) struct Counters {
     pub seeks: AtomicU64,
     pub bytes_written: AtomicU64,
     pub cross_fs_copies: AtomicU64,
+    pub link_limit_copies: AtomicU64,
     pub publish_failures: AtomicU64,
 }
 
@@ -180,6 +184,7 @@ impl Counters {
         b.seeks = n(&self.seeks);
         b.bytes_written = n(&self.bytes_written);
         b.cross_fs_copies = n(&self.cross_fs_copies);
+        b.link_limit_copies = n(&self.link_limit_copies);
         b.publish_failures = n(&self.publish_failures);
     }
 }

@@ -112,17 +112,35 @@ pub(crate) fn sweep_stale_staging(out: &Path) -> u64 {
     cleared
 }
 
-/// Links (or, across filesystems, copies) `from` to `to`, counting copies.
-pub(crate) fn link_or_copy(from: &Path, to: &Path, counters: &Counters) -> std::io::Result<()> {
-    match std::fs::hard_link(from, to) {
-        Ok(()) => Ok(()),
+/// How [`link_or_copy`] placed a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Placed {
+    Linked,
+    /// Copied because `from` has as many links as the filesystem allows (ext4: 65 000): the
+    /// copy is a fresh file, and the caller links further repeats to it instead.
+    CopiedAtLinkLimit,
+    /// Copied across filesystems.
+    CopiedAcross,
+}
+
+/// Links (or, at the link limit or across filesystems, copies) `from` to `to`, counting copies.
+pub(crate) fn link_or_copy(from: &Path, to: &Path, counters: &Counters) -> std::io::Result<Placed> {
+    let linked = match std::fs::hard_link(from, to) {
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
             std::fs::remove_file(to)?;
             std::fs::hard_link(from, to)
         }
+        r => r,
+    };
+    match linked {
+        Ok(()) => Ok(Placed::Linked),
+        Err(e) if e.raw_os_error() == Some(libc::EMLINK) => {
+            Counters::add(&counters.link_limit_copies, 1);
+            std::fs::copy(from, to).map(|_| Placed::CopiedAtLinkLimit)
+        }
         Err(_) => {
             Counters::add(&counters.cross_fs_copies, 1);
-            std::fs::copy(from, to).map(|_| ())
+            std::fs::copy(from, to).map(|_| Placed::CopiedAcross)
         }
     }
 }
@@ -238,12 +256,31 @@ pub(crate) fn materialize(
         let src = std::fs::File::open(src_dir)?;
         let dst = std::fs::File::open(&staging)?;
         let mut cross_fs = false;
+        // Files that reached the link limit, by (device, inode): the copy made in `staging` that
+        // further repeats of the same frame link to (one copy per ~65 000 links, not per link).
+        let mut saturated: std::collections::HashMap<(u64, u64), String> = std::collections::HashMap::new();
         for k in 0..frames {
             let name = frame_file_name(k, ext);
             if !cross_fs {
                 match linkat(&src, &dst, &name) {
                     Ok(()) => continue,
                     Err(e) if e.raw_os_error() == Some(libc::EXDEV) => cross_fs = true,
+                    Err(e) if e.raw_os_error() == Some(libc::EMLINK) => {
+                        use std::os::unix::fs::MetadataExt;
+                        let m = std::fs::metadata(src_dir.join(&name))?;
+                        let id = (m.dev(), m.ino());
+                        if let Some(copy) = saturated.get(&id) {
+                            match std::fs::hard_link(staging.join(copy), staging.join(&name)) {
+                                Ok(()) => continue,
+                                Err(e) if e.raw_os_error() != Some(libc::EMLINK) => return Err(e),
+                                Err(_) => {} // the copy is full too: make another
+                            }
+                        }
+                        Counters::add(&counters.link_limit_copies, 1);
+                        std::fs::copy(src_dir.join(&name), staging.join(&name))?;
+                        saturated.insert(id, name);
+                        continue;
+                    }
                     Err(e) => return Err(e),
                 }
             }
