@@ -333,6 +333,7 @@ fn out_never_replaces_a_folder_framex_did_not_make() {
         for id in ["media", "notes", "plain"] {
             let e = run.error(id).unwrap_or_else(|| panic!("{id} must fail\n{run}"));
             assert_eq!(e["kind"], "output_failed");
+            assert_eq!(e["retryable"], false, "retrying unchanged cannot help: {run}");
             assert!(
                 e["message"].as_str().unwrap().contains(&format!("{id} already exists")),
                 "{run}"
@@ -696,4 +697,39 @@ fn fs2_used(p: &std::path::Path) -> u64 {
         .trim()
         .parse()
         .unwrap()
+}
+
+#[test]
+fn a_read_only_output_folder_is_not_retryable() {
+    let w = Work::new();
+    let Some(fs) = Tmpfs::mount(w.path().join("ro"), "4m") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    std::fs::create_dir_all(fs.0.join("out")).unwrap();
+    let remount = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&fs.0)
+        .status()
+        .unwrap();
+    assert!(remount.success());
+    let src = w.add("clip.mp4", &short2s());
+    let m = manifest(json!(30), vec![clip("a", src.to_str().unwrap(), 0.0, 1.0, 0.0, false)]);
+    for cache in ["off", "store"] {
+        let mut c = w.command();
+        c.arg("extract")
+            .arg(w.write_manifest(&m))
+            .arg("--out")
+            .arg(fs.0.join("out"))
+            .arg("--cache-dir");
+        c.arg(if cache == "off" { "off".into() } else { w.cache() })
+            .args(["--json", "-q"]);
+        let run = crate::common::run(c);
+        let e = run.error("a").unwrap_or_else(|| panic!("{cache}: must fail\n{run}"));
+        assert_eq!(
+            (e["kind"].as_str(), e["retryable"].as_bool()),
+            (Some("output_failed"), Some(false)),
+            "{cache}: {run}"
+        );
+    }
 }

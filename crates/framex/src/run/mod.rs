@@ -324,10 +324,12 @@ impl<'a> Run<'a> {
                     run.breakdown.temps_cleared += sweep_stale_staging(&o);
                     run.out_dir = Some(o);
                 }
-                Err(e) => run.fail_all(
-                    ErrorKind::OutputFailed,
-                    &format!("cannot create the output folder {}: {e}", o.display()),
-                ),
+                Err(e) => {
+                    let message = format!("cannot create the output folder {}: {e}", o.display());
+                    for st in &run.clips {
+                        st.fail_output(&e, message.clone());
+                    }
+                }
             }
         }
         if run.out_dir.is_none() && run.store.is_none() && opts.out_dir.is_none() {
@@ -555,10 +557,7 @@ impl<'a> Run<'a> {
                     st.published.store(true, Ordering::Release);
                     st.cached.store(true, Ordering::Relaxed);
                 }
-                Err(e) => st.fail(
-                    ErrorKind::OutputFailed,
-                    format!("cannot materialise clip {:?}: {e}", st.id),
-                ),
+                Err(e) => st.fail_output(&e, format!("cannot materialise clip {:?}: {e}", st.id)),
             }
             None
         });
@@ -625,7 +624,7 @@ impl<'a> Run<'a> {
             st.out_final = self.out_dir.as_ref().map(|o| o.join(&clip.id));
             // Refuse before any work when OUT/<id> is something framex must not replace.
             if let Some(Err(e)) = st.out_final.as_deref().map(check_replaceable) {
-                st.fail(ErrorKind::OutputFailed, e.to_string());
+                st.fail_output(&e, e.to_string());
                 continue;
             }
             let vkey = VariantKey::new(&planned.variant, src.info.rotation);
@@ -652,10 +651,7 @@ impl<'a> Run<'a> {
             }
             let _ = std::fs::remove_dir_all(&st.staging);
             if let Err(e) = std::fs::create_dir_all(&st.staging) {
-                st.fail(
-                    ErrorKind::OutputFailed,
-                    format!("cannot create {}: {e}", st.staging.display()),
-                );
+                st.fail_output(&e, format!("cannot create {}: {e}", st.staging.display()));
                 continue;
             }
             st.remaining.store(planned.window.frame_count, Ordering::Relaxed);

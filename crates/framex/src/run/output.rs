@@ -69,6 +69,14 @@ impl ClipState {
         let _ = self.failure.set(ClipError::new(&self.id, kind, message));
     }
 
+    /// Fails the clip as `output_failed` after the I/O error `e`: retryable unless retrying
+    /// unchanged cannot help (a read-only filesystem, a missing permission).
+    pub fn fail_output(&self, e: &std::io::Error, message: impl Into<String>) {
+        let mut error = ClipError::new(&self.id, ErrorKind::OutputFailed, message);
+        error.retryable = retryable_io(e);
+        let _ = self.failure.set(error);
+    }
+
     pub fn failed(&self) -> bool {
         self.failure.get().is_some()
     }
@@ -83,6 +91,14 @@ impl ClipState {
             self.digests.lock().expect("digests").push(d.clone());
         }
     }
+}
+
+/// Whether trying again unchanged may get past output error `e`: yes for a full disk or an I/O
+/// glitch, no for a read-only filesystem or a missing permission, and no for a folder framex
+/// refuses to replace ([`check_replaceable`]).
+pub(crate) fn retryable_io(e: &std::io::Error) -> bool {
+    let refused = e.kind() == std::io::ErrorKind::AlreadyExists && e.raw_os_error().is_none();
+    !refused && !matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM | libc::EROFS))
 }
 
 /// The staging folder for a clip produced straight into `OUT/`.
@@ -153,11 +169,15 @@ pub(crate) fn link_or_copy(from: &Path, to: &Path, counters: &Counters) -> std::
 /// replaceable and a clip folder holds nothing but its frames.
 pub(crate) fn check_replaceable(dest: &Path) -> std::io::Result<()> {
     let refuse = |why: &str| {
-        Err(std::io::Error::other(format!(
-            "{} already exists and {why}; framex replaces only clip folders it made (frame files only): \
-             move it away, or choose another --out or clip id",
-            dest.display()
-        )))
+        // `AlreadyExists` without an OS error code: how `retryable_io` knows it is a refusal.
+        Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!(
+                "{} already exists and {why}; framex replaces only clip folders it made (frame files \
+                 only): move it away, or choose another --out or clip id",
+                dest.display()
+            ),
+        ))
     };
     let meta = match std::fs::symlink_metadata(dest) {
         Ok(m) => m,
@@ -348,7 +368,7 @@ pub(crate) fn publish(st: &ClipState, store: Option<&Store>, counters: &Counters
         Err(e) => {
             Counters::add(&counters.publish_failures, 1);
             let _ = std::fs::remove_dir_all(&st.staging);
-            st.fail(ErrorKind::OutputFailed, format!("cannot publish clip {:?}: {e}", st.id));
+            st.fail_output(&e, format!("cannot publish clip {:?}: {e}", st.id));
         }
     }
     Counters::add(&counters.publish_ns, t.elapsed().as_nanos() as u64);

@@ -86,7 +86,7 @@ impl Shared<'_> {
                     from = std::borrow::Cow::Owned(path);
                 }
                 Ok(_) => written.push(c),
-                Err(e) => self.clips[c].fail(ErrorKind::OutputFailed, format!("cannot write {}: {e}", path.display())),
+                Err(e) => self.clips[c].fail_output(&e, format!("cannot write {}: {e}", path.display())),
             }
         }
         for c in written {
@@ -267,7 +267,11 @@ fn worker(rx: crossbeam_channel::Receiver<Job>, shared: &Shared<'_>) {
                     Counters::add(&shared.counters.frames_linked, live.len() as u64 - 1);
                     shared.fill_slots(&first, &live);
                 }
-                Err(e) => fail_all(ErrorKind::OutputFailed, &format!("cannot write a frame: {e}")),
+                Err(e) => {
+                    for s in &live {
+                        shared.clips[s.clip].fail_output(&e, format!("cannot write a frame: {e}"));
+                    }
+                }
             }
             Counters::add(&shared.counters.encode_ns, thread_cpu_ns() - t1);
         }
