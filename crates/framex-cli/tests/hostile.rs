@@ -733,3 +733,30 @@ fn a_read_only_output_folder_is_not_retryable() {
         );
     }
 }
+
+#[test]
+fn a_huge_file_that_is_no_video_is_refused_before_it_is_hashed() {
+    let w = Work::new();
+    // 4 GB of nothing (sparse: no disk used). Hashing it whole took 11.8 s before the check.
+    let junk = w.path().join("x.mp4");
+    std::fs::File::create(&junk).unwrap().set_len(4 << 30).unwrap();
+    let src = w.add("clip.mp4", &short2s());
+    let m = manifest(
+        json!(30),
+        vec![
+            clip("junk", junk.to_str().unwrap(), 0.0, 1.0, 0.0, false),
+            clip("good", src.to_str().unwrap(), 0.0, 1.0, 0.0, false),
+        ],
+    );
+    let run = w.extract(&m, &["-q"]);
+    assert_eq!(run.code(), Some(1), "{run}");
+    assert_eq!(
+        run.error("junk").map(|e| e["kind"].clone()),
+        Some(json!("invalid_media")),
+        "{run}"
+    );
+    assert_eq!(run.clip("good")["frames"], 30);
+    // It was never hashed: the store remembers a content key for the good source only.
+    let memos = list_files(&w.cache().join("framex-v1/ids"));
+    assert_eq!(memos.len(), 1, "{memos:?}");
+}

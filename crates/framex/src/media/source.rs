@@ -120,6 +120,50 @@ pub struct Source {
 const CONTAINER_WHITELIST: &str = "mov,mp4,matroska,webm,avi,mpegts,flv,ivf,yuv4mpegpipe,h264,hevc,mpeg,\
 mpegvideo,m4v,asf,mxf,ogg,nut,dv,gif,apng,obu,av1,vc1,dirac,mjpeg,rm,nuv,wtv,gxf,lxf";
 
+/// Whether `path` opens as a video container framex accepts (the demuxer whitelist, the `file`
+/// protocol), reading only what FFmpeg needs to recognise the format: no stream analysis, no
+/// packet scan. Run before a source is hashed for the store, so a file that is not a video — a
+/// 4 GB sparse `x.mp4`, say — is refused at once instead of read whole.
+pub(crate) fn sniff(path: &Path) -> Result<(), MediaError> {
+    use std::os::unix::ffi::OsStrExt;
+    super::init();
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| MediaError::Invalid(format!("{}: the path holds a NUL byte", path.display())))?;
+    let mut opts: *mut ffi::AVDictionary = std::ptr::null_mut();
+    let mut ctx: *mut ffi::AVFormatContext = std::ptr::null_mut();
+    // SAFETY: every pointer passed is either a valid NUL-terminated string that outlives the call
+    // or a pointer to our own (initially null) out-parameter; FFmpeg owns `ctx` only on success,
+    // when avformat_close_input frees it; av_dict_free frees what is left of `opts` either way.
+    let r = unsafe {
+        ffi::av_dict_set(
+            &mut opts,
+            c"format_whitelist".as_ptr(),
+            CONTAINER_WHITELIST_C.as_ptr(),
+            0,
+        );
+        ffi::av_dict_set(&mut opts, c"protocol_whitelist".as_ptr(), c"file".as_ptr(), 0);
+        let r = ffi::avformat_open_input(&mut ctx, c_path.as_ptr(), std::ptr::null(), &mut opts);
+        ffi::av_dict_free(&mut opts);
+        if r >= 0 {
+            ffi::avformat_close_input(&mut ctx);
+        }
+        r
+    };
+    if r < 0 {
+        return Err(MediaError::Invalid(format!(
+            "{}: cannot read as a video file ({}); playlists, manifests and image sequences are not \
+             accepted as sources",
+            path.display(),
+            ff::Error::from(r)
+        )));
+    }
+    Ok(())
+}
+
+/// [`CONTAINER_WHITELIST`] as a C string.
+static CONTAINER_WHITELIST_C: std::sync::LazyLock<std::ffi::CString> =
+    std::sync::LazyLock::new(|| std::ffi::CString::new(CONTAINER_WHITELIST).expect("no NUL"));
+
 fn cstr(p: *const std::os::raw::c_char) -> String {
     if p.is_null() {
         return "unknown".into();

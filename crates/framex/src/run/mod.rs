@@ -386,6 +386,28 @@ impl<'a> Run<'a> {
             let key = match &self.store {
                 // A download was hashed as it arrived: no need to read it again.
                 _ if known_key.is_some() => known_key,
+                // A file never seen before is hashed whole: make sure first that it is a video
+                // at all (a format check, no stream analysis), so junk is refused at once.
+                Some(store)
+                    if canonical.is_file()
+                        && std::fs::metadata(&canonical).is_ok_and(|m| m.len() > 0)
+                        && store.remembered_key(&canonical).is_none() =>
+                {
+                    match crate::media::source::sniff(&canonical).map_err(|e| (ErrorKind::from(&e), e.to_string())) {
+                        Err((kind, message)) => {
+                            self.clips[i].fail(kind, message);
+                            continue;
+                        }
+                        Ok(()) => match store.source_key(&canonical) {
+                            Ok(k) => Some(k),
+                            Err(e) => {
+                                self.clips[i]
+                                    .fail(ErrorKind::InvalidMedia, format!("cannot read {}: {e}", path.display()));
+                                continue;
+                            }
+                        },
+                    }
+                }
                 Some(store) if canonical.is_file() => match store.source_key(&canonical) {
                     Ok(k) => Some(k),
                     Err(e) => {

@@ -144,15 +144,21 @@ impl Store {
     /// size, mtime, ctime) so an unchanged file is hashed once; a copy or rename hashes to the
     /// same key.
     pub(crate) fn source_key(&self, path: &Path) -> io::Result<SourceKey> {
-        let id_path = self.identity_path(&fs::metadata(path)?);
-        if let Some(key) = fs::read_to_string(&id_path).ok().and_then(|s| SourceKey::parse(&s)) {
+        if let Some(key) = self.remembered_key(path) {
             return Ok(key);
         }
+        let id_path = self.identity_path(&fs::metadata(path)?);
         let mut hasher = blake3::Hasher::new();
         hasher.update_mmap(path)?;
         let key = SourceKey::of_hash(&hasher.finalize());
         let _ = self.write_atomic(&id_path, key.as_str().as_bytes());
         Ok(key)
+    }
+
+    /// The content key remembered for the file at `path` as it is now, without reading it.
+    pub(crate) fn remembered_key(&self, path: &Path) -> Option<SourceKey> {
+        let id_path = self.identity_path(&fs::metadata(path).ok()?);
+        fs::read_to_string(id_path).ok().and_then(|s| SourceKey::parse(&s))
     }
 
     /// Remembers that the file at `path` (as it is now) hashes to `key`, e.g. after a download
