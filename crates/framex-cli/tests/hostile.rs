@@ -760,3 +760,73 @@ fn a_huge_file_that_is_no_video_is_refused_before_it_is_hashed() {
     let memos = list_files(&w.cache().join("framex-v1/ids"));
     assert_eq!(memos.len(), 1, "{memos:?}");
 }
+
+/// The short variant of `scripts/crash-loop.sh`: SIGKILL at spread-out moments of a run into one
+/// store; after each kill the store verifies clean and every clip folder in `--out` is complete;
+/// a final run hands out exactly the frames of a clean reference run.
+#[test]
+fn kill_9_at_random_moments_never_damages_the_store() {
+    use std::time::Duration;
+    let w = Work::new();
+    w.add("a.mp4", &long720());
+    w.add("b.mp4", &cfr24());
+    let m = manifest(
+        json!(30),
+        vec![
+            clip("a", "a.mp4", 0.0, 6.0, 0.0, false),
+            clip("trim", "a.mp4", 0.0, 3.0, 4.0, false),
+            clip("b", "b.mp4", 1.0, 5.0, 0.0, true),
+        ],
+    );
+    let comp = w.write_manifest(&m);
+    let reference = w.path().join("ref");
+    let mut c = w.command();
+    c.arg("extract")
+        .arg(&comp)
+        .arg("--out")
+        .arg(&reference)
+        .args(["--cache-dir", "off", "-q"]);
+    assert_eq!(crate::common::run(c).code(), Some(0));
+    // Delays spread over a cold run (a fixed sequence: the test is repeatable).
+    for (n, delay_ms) in [60u64, 170, 320, 450, 700, 1100].into_iter().enumerate() {
+        let mut c = w.command();
+        c.arg("extract").arg(&comp).arg("--out").arg(w.out()).arg("-q");
+        c.stdout(Stdio::null()).stderr(Stdio::null());
+        let mut child = c.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let mut v = w.command();
+        v.args(["cache", "verify"]);
+        let verify = crate::common::run(v);
+        assert_eq!(
+            verify.code(),
+            Some(0),
+            "kill {n} after {delay_ms} ms damaged the store\n{verify}"
+        );
+        for dir in list_files(&w.out()) {
+            let id = dir.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(!id.starts_with('.') || id.contains(".framex-"), "{id}");
+            if !id.starts_with('.') {
+                assert_eq!(
+                    list_files(&dir).len(),
+                    list_files(&reference.join(&id)).len(),
+                    "kill {n}: out/{id} is visible but incomplete"
+                );
+            }
+        }
+    }
+    let run = w.extract(&m, &["-q"]);
+    run.assert_ok();
+    for id in ["a", "trim", "b"] {
+        let (got, want) = (w.files(id), list_files(&reference.join(id)));
+        assert_eq!(got.len(), want.len(), "{id}");
+        for (g, r) in got.iter().zip(&want) {
+            assert!(
+                std::fs::read(g).unwrap() == std::fs::read(r).unwrap(),
+                "{} differs",
+                g.display()
+            );
+        }
+    }
+}
