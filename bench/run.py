@@ -33,7 +33,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 FPS = 30
-ALL_SCENARIOS = ("full", "alpha", "vfr", "trims", "dup3", "misalign", "retrim")
+ALL_SCENARIOS = ("full", "alpha", "vfr", "trims", "dup3", "misalign", "retrim", "many8", "4k")
 # warm, warm-out: the identical manifest again, against the store the cold run just filled,
 # without and with --out.
 DEFAULT_METHODS = ("framex", "cli", "decode", "warm", "warm-out")
@@ -111,7 +111,24 @@ def fixture_specs(quick: bool, folder: Path) -> dict[str, Fixture]:
          "-pix_fmt", "yuv420p", "-g", "100000", "-keyint_min", "100000", "-sc_threshold", "0"],
         vfr=True,
     )
-    return {f.key: f for f in (h264, alpha, vfr)}
+    # Memory: eight different 1080p sources in one composition, and one 4K source.
+    many_s = 3 if quick else 10
+    many = [
+        Fixture(
+            f"many{i}",
+            folder / f"h264_1080p_{many_s}s_hue{i}.mp4",
+            ["-f", "lavfi", "-i", f"testsrc2=size=1920x1080:rate=30:duration={many_s},hue=h={i * 40}",
+             "-c:v", "libx264", "-preset", "fast", "-crf", "20", "-pix_fmt", "yuv420p"],
+        )
+        for i in range(1, 9)
+    ]
+    uhd = Fixture(
+        "uhd",
+        folder / f"h264_2160p_{many_s}s.mp4",
+        ["-f", "lavfi", "-i", f"testsrc2=size=3840x2160:rate=30:duration={many_s}",
+         "-c:v", "libx264", "-preset", "fast", "-crf", "20", "-pix_fmt", "yuv420p"],
+    )
+    return {f.key: f for f in (h264, alpha, vfr, *many, uhd)}
 
 
 def ffprobe_json(path: Path, *args: str) -> dict:
@@ -230,15 +247,15 @@ class Scenario:
     def expected_frames(self, fps: int) -> int:
         return sum(c.expected_frames(fps) for c in self.clips)
 
-    def distinct_source_frames(self, fps: int) -> set[int] | None:
+    def distinct_source_frames(self, fps: int) -> set[tuple[str, int]] | None:
         """The source frames all clips together show (CFR fixtures only): what a frame-level
         store holds after a cold run."""
-        out: set[int] = set()
+        out: set[tuple[str, int]] = set()
         for c in self.clips:
             frames = c.source_frames(fps)
             if frames is None:
                 return None
-            out |= frames
+            out |= {(c.fixture.key, f) for f in frames}
         return out
 
     def new_frames(self, fps: int) -> int | None:
@@ -258,10 +275,21 @@ class Scenario:
             ],
         }
 
-    def decode_ranges(self) -> list[tuple[Fraction, Fraction]]:
-        """The union of the clips' source ranges, as disjoint (start, end) intervals."""
+    @property
+    def fixtures(self) -> list[Fixture]:
+        """The distinct sources of the clips, in clip order."""
+        out: list[Fixture] = []
+        for c in self.clips:
+            if all(f.key != c.fixture.key for f in out):
+                out.append(c.fixture)
+        return out
+
+    def decode_ranges(self, fx: Fixture | None = None) -> list[tuple[Fraction, Fraction]]:
+        """The union of the source ranges of the clips of `fx` (default: the first source), as
+        disjoint (start, end) intervals."""
+        fx = fx or self.fixture
         spans = sorted((c.media_start, min(c.media_start + c.duration, c.fixture.duration))
-                       for c in self.clips)
+                       for c in self.clips if c.fixture.key == fx.key)
         merged: list[list[Fraction]] = []
         for s, e in spans:
             if merged and s <= merged[-1][1]:
@@ -309,6 +337,12 @@ def build_scenarios(fixtures: dict[str, Fixture]) -> dict[str, Scenario]:
             first=Scenario("retrim", [Clip("a", h264, Fraction(0), half)], "retrim, first window"),
             new_only=Scenario("retrim", [Clip("a", h264, half, shifted)],
                               "retrim, only the new frames")),
+        "many8": Scenario("many8",
+                          [Clip(f"s{i}", fixtures[f"many{i}"], Fraction(0), usec(fixtures[f"many{i}"].duration))
+                           for i in range(1, 9)],
+                          "eight different 1080p sources, one whole clip each → JPEG (memory)"),
+        "4k": Scenario("4k", [Clip("a", fixtures["uhd"], Fraction(0), usec(fixtures["uhd"].duration))],
+                       "one 2160p source, whole clip → JPEG (memory)"),
     }
 
 
@@ -662,6 +696,7 @@ def measure_cli(sc: Scenario, fps: int, work: Path, timeout: float) -> Measureme
     out = work / "out"
     argvs = []
     for clip in sc.clips:
+        fx = clip.fixture
         (out / clip.id).mkdir(parents=True)
         argv = ["ffmpeg", *FFMPEG_QUIET, *fx.input_args,
                 "-ss", dec(clip.media_start), "-i", str(fx.path), "-t", dec(clip.duration)]
@@ -677,7 +712,7 @@ def measure_cli(sc: Scenario, fps: int, work: Path, timeout: float) -> Measureme
                     sum(p.maxrss_mb for p in procs), 0, sc.expected_frames(fps),
                     commands=argvs, per_process=proc_records(procs))
     for clip, p in zip(sc.clips, procs):
-        files = count_frames(out / clip.id, fx.format)
+        files = count_frames(out / clip.id, clip.fixture.format)
         m.frames += files
         want = clip.expected_frames(fps)
         if p.rc != 0:
@@ -688,12 +723,12 @@ def measure_cli(sc: Scenario, fps: int, work: Path, timeout: float) -> Measureme
 
 
 def measure_decode(sc: Scenario, cores: int, work: Path, timeout: float) -> Measurement:
-    """The decode-only limit: the union of the source ranges decoded once, to the null muxer."""
-    fx = sc.fixture
+    """The decode-only limit: the union of each source's ranges decoded once, to the null muxer."""
     wall = cpu = peak = 0.0
     frames = 0
     notes, argvs, records = [], [], []
-    for i, (start, end) in enumerate(sc.decode_ranges()):
+    ranges = [(fx, r) for fx in sc.fixtures for r in sc.decode_ranges(fx)]
+    for i, (fx, (start, end)) in enumerate(ranges):
         progress = work / f"progress{i}.txt"
         argv = ["ffmpeg", *FFMPEG_QUIET, "-progress", str(progress), "-threads", str(cores),
                 *fx.input_args]
@@ -824,6 +859,8 @@ TARGETS = [
     ("trims: framex peak RSS MB", "trims", "framex", "peak_rss_mb", "<=", 300),
     ("dup3: framex peak RSS MB", "dup3", "framex", "peak_rss_mb", "<=", 300),
     ("misalign: framex peak RSS MB", "misalign", "framex", "peak_rss_mb", "<=", 300),
+    ("many8: framex peak RSS MB", "many8", "framex", "peak_rss_mb", "<=", 300),
+    ("4k: framex peak RSS MB", "4k", "framex", "peak_rss_mb", "<=", 600),
 ]
 
 
@@ -1223,10 +1260,10 @@ def main(argv=None) -> int:
                 "timings will be noisy")
         fixtures = fixture_specs(args.quick, BENCH / "fixtures" / ("quick" if args.quick else ""))
         scenarios = build_scenarios(fixtures)
-        needed = {scenarios[s].fixture.key for s in args.scenarios}
-        for key in ("h264", "alpha", "vfr"):
+        needed = {fx.key for s in args.scenarios for fx in scenarios[s].fixtures}
+        for key, fx in fixtures.items():
             if key in needed:
-                ensure_fixture(fixtures[key])
+                ensure_fixture(fx)
         scenarios = build_scenarios(fixtures)  # durations are known now
         meta["scenarios"] = {s: scenarios[s].description for s in args.scenarios}
         work_root = BENCH / "out" / "work"  # scratch: cleared at start, each run's dir removed after it
