@@ -830,3 +830,40 @@ fn kill_9_at_random_moments_never_damages_the_store() {
         }
     }
 }
+
+#[test]
+fn a_y4m_header_claiming_a_huge_picture_says_so() {
+    let w = Work::new();
+    let small = w.path().join("small.y4m");
+    run_tool(
+        ffmpeg()
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=32x32:rate=10:duration=0.3",
+                "-pix_fmt",
+                "yuv420p",
+            ])
+            .arg(&small),
+    );
+    let bytes = std::fs::read(&small).unwrap();
+    let end = bytes.iter().position(|&b| b == b'\n').unwrap();
+    let header = String::from_utf8_lossy(&bytes[..end]).replace("W32 H32", "W30000 H30000");
+    let mut huge = header.into_bytes();
+    huge.extend_from_slice(&bytes[end..]);
+    let src = w.write("huge.y4m", &huge);
+    let probe = w.probe(&src);
+    assert_eq!(probe.code(), Some(1), "{probe}");
+    assert!(
+        probe.stderr.contains("picture size 30000x30000 is too large"),
+        "{probe}"
+    );
+    let run = w.extract(
+        &manifest(json!(30), vec![clip("h", src.to_str().unwrap(), 0.0, 1.0, 0.0, false)]),
+        &["-q"],
+    );
+    let e = run.error("h").unwrap_or_else(|| panic!("{run}"));
+    assert_eq!(e["kind"], "invalid_media");
+    assert!(e["message"].as_str().unwrap().contains("is too large"), "{run}");
+}

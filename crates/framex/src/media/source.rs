@@ -150,14 +150,43 @@ pub(crate) fn sniff(path: &Path) -> Result<(), MediaError> {
         r
     };
     if r < 0 {
-        return Err(MediaError::Invalid(format!(
-            "{}: cannot read as a video file ({}); playlists, manifests and image sequences are not \
-             accepted as sources",
-            path.display(),
-            ff::Error::from(r)
-        )));
+        return Err(open_failure(path, ff::Error::from(r)));
     }
     Ok(())
+}
+
+/// The largest picture side a source may have (the decoders' pixel cap is its square).
+const MAX_SIDE: i32 = 16384;
+
+fn too_large(path: &Path, width: i64, height: i64) -> MediaError {
+    MediaError::Invalid(format!(
+        "{}: picture size {width}x{height} is too large",
+        path.display()
+    ))
+}
+
+/// Why FFmpeg refused to open `path`, in words: its own error code is unhelpful for one known
+/// case (a YUV4MPEG header declaring a picture FFmpeg will not allocate makes the demuxer fail
+/// with EBUSY, "Device or resource busy"), so that header is read here to say so.
+fn open_failure(path: &Path, e: impl std::fmt::Display) -> MediaError {
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .unwrap_or(0);
+    let header = String::from_utf8_lossy(&head[..n]);
+    if let Some(line) = header.strip_prefix("YUV4MPEG2 ").and_then(|h| h.lines().next()) {
+        let dim = |tag: char| line.split(' ').find_map(|t| t.strip_prefix(tag)?.parse::<i64>().ok());
+        if let (Some(w), Some(h)) = (dim('W'), dim('H')) {
+            if w > MAX_SIDE as i64 || h > MAX_SIDE as i64 {
+                return too_large(path, w, h);
+            }
+        }
+    }
+    MediaError::Invalid(format!(
+        "{}: cannot read as a video file ({e}); playlists, manifests and image sequences are not \
+         accepted as sources",
+        path.display()
+    ))
 }
 
 /// [`CONTAINER_WHITELIST`] as a C string.
@@ -230,11 +259,7 @@ impl Source {
             } else if limit.expired() {
                 interrupts.timed_out()
             } else {
-                MediaError::Invalid(format!(
-                    "{}: cannot read as a video file ({e}); playlists, manifests and image sequences are \
-                     not accepted as sources",
-                    path.display()
-                ))
+                open_failure(path, e)
             }
         })?;
         let stream = input
@@ -274,11 +299,8 @@ impl Source {
                 path.display()
             )));
         }
-        if width > 16384 || height > 16384 {
-            return Err(MediaError::Invalid(format!(
-                "{}: picture size {width}x{height} is too large",
-                path.display()
-            )));
+        if width > MAX_SIDE || height > MAX_SIDE {
+            return Err(too_large(path, width as i64, height as i64));
         }
         // SAFETY: the format value came from FFmpeg itself, so it is a valid AVPixelFormat.
         let pix_fmt: ffi::AVPixelFormat = unsafe { std::mem::transmute::<i32, ffi::AVPixelFormat>(format) };

@@ -95,6 +95,12 @@ impl Shared<'_> {
     }
 }
 
+/// Bytes the queue of decoded pictures may hold (pictures are shared, not copied, so this
+/// bounds what the decoders cannot reuse while workers are behind).
+const QUEUE_BUDGET: usize = 256 << 20;
+/// A generous size per pixel of a decoded picture (8-bit 4:2:0 is 1.5, 10-bit 4:4:4 with alpha 8).
+const PICTURE_BYTES_PER_PIXEL: usize = 4;
+
 pub(crate) fn run_pipeline(plans: Vec<SourcePlan>, jobs: usize, shared: &Shared<'_>) {
     if plans.is_empty() {
         return;
@@ -108,7 +114,15 @@ pub(crate) fn run_pipeline(plans: Vec<SourcePlan>, jobs: usize, shared: &Shared<
     // With one source and closed GOPs, GOPs go round-robin to single-threaded decoders instead
     // (one per core): decoding then spreads over the cores at no threading overhead.
     let parallel = if concurrent == 1 { jobs } else { 1 };
-    let qcap = jobs * 2;
+    // Pictures in flight: two per worker, but never more than a fixed memory budget of the
+    // largest picture, so many cores and 4K sources cannot multiply into gigabytes.
+    let largest = plans
+        .iter()
+        .map(|p| p.source.info.width as usize * p.source.info.height as usize * PICTURE_BYTES_PER_PIXEL)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let qcap = (jobs * 2).min((QUEUE_BUDGET / largest).max(2));
     let (tx, rx) = bounded::<Job>(qcap);
     let queue = Mutex::new(plans);
     std::thread::scope(|scope| {
