@@ -308,6 +308,8 @@ fn out_never_replaces_a_folder_framex_did_not_make() {
     std::fs::copy(short2s(), &intro).unwrap();
     std::fs::write(proj.join("notes/todo.txt"), b"buy milk").unwrap();
     std::fs::write(proj.join("plain"), b"a file named like a clip").unwrap();
+    // A clip whose id is its own source's file name, with --out the project folder.
+    std::fs::copy(short2s(), proj.join("own.mp4")).unwrap();
     let m = manifest(
         json!(30),
         vec![
@@ -315,6 +317,7 @@ fn out_never_replaces_a_folder_framex_did_not_make() {
             clip("notes", "media/intro.mp4", 0.0, 1.0, 0.0, false),
             clip("plain", "media/intro.mp4", 0.0, 1.0, 0.0, false),
             clip("fresh", "media/intro.mp4", 0.0, 1.0, 0.0, false),
+            clip("own.mp4", "own.mp4", 0.0, 1.0, 0.0, false),
         ],
     );
     std::fs::write(proj.join("comp.json"), serde_json::to_vec(&m).unwrap()).unwrap();
@@ -330,7 +333,7 @@ fn out_never_replaces_a_folder_framex_did_not_make() {
         });
         let run = crate::common::run(c);
         assert_eq!(run.code(), Some(1), "{run}");
-        for id in ["media", "notes", "plain"] {
+        for id in ["media", "notes", "plain", "own.mp4"] {
             let e = run.error(id).unwrap_or_else(|| panic!("{id} must fail\n{run}"));
             assert_eq!(e["kind"], "output_failed");
             assert_eq!(e["retryable"], false, "retrying unchanged cannot help: {run}");
@@ -346,6 +349,11 @@ fn out_never_replaces_a_folder_framex_did_not_make() {
         );
         assert_eq!(std::fs::read(proj.join("notes/todo.txt")).unwrap(), b"buy milk");
         assert_eq!(std::fs::read(proj.join("plain")).unwrap(), b"a file named like a clip");
+        assert_eq!(
+            std::fs::read(proj.join("own.mp4")).unwrap(),
+            std::fs::read(short2s()).unwrap(),
+            "the source stays"
+        );
         assert_eq!(
             list_files(&proj.join("fresh")).len(),
             30,
