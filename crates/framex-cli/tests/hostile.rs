@@ -6,6 +6,14 @@ use std::process::{Command, Stdio};
 use crate::common::*;
 use serde_json::json;
 
+/// A workspace holding `clip.mp4` (2 s, 30 fps) and a manifest with one 1 s clip `a` of it.
+fn one_second_clip() -> (Work, serde_json::Value) {
+    let w = Work::new();
+    let src = w.add("clip.mp4", &short2s());
+    let m = manifest(json!(30), vec![clip("a", src.to_str().unwrap(), 0.0, 1.0, 0.0, false)]);
+    (w, m)
+}
+
 /// Runs `c` with stdout connected to a pipe whose reader is already gone.
 fn with_closed_stdout(mut c: Command) -> std::process::Output {
     let (reader, writer) = std::io::pipe().expect("a pipe");
@@ -260,9 +268,7 @@ fn symbolic_links_planted_in_the_store_are_never_handed_out() {
 
 #[test]
 fn a_missing_file_in_a_stored_clip_folder_is_extracted_again() {
-    let w = Work::new();
-    let src = w.add("clip.mp4", &short2s());
-    let m = manifest(json!(30), vec![clip("a", src.to_str().unwrap(), 0.0, 1.0, 0.0, false)]);
+    let (w, m) = one_second_clip();
     w.extract(&m, &["-q"]).assert_ok();
     for (frame, with_out) in [("frame_00007.jpg", true), ("frame_00030.jpg", false)] {
         let missing = store_files(&w, "/clips/", "jpg")
@@ -451,9 +457,7 @@ fn sigterm_sighup_and_sigquit_stop_like_ctrl_c() {
 
 #[test]
 fn damaged_or_edited_frames_are_found_by_verify_and_never_handed_out_torn() {
-    let w = Work::new();
-    let src = w.add("clip.mp4", &short2s());
-    let m = manifest(json!(30), vec![clip("a", src.to_str().unwrap(), 0.0, 1.0, 0.0, false)]);
+    let (w, m) = one_second_clip();
     w.extract(&m, &["-q"]).assert_ok();
     let files = w.files("a");
     let originals: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
@@ -576,9 +580,7 @@ fn a_full_cache_disk_runs_uncached_and_leaves_no_temporaries() {
 
 #[test]
 fn a_run_that_only_hits_the_store_sweeps_dead_runs_temporaries() {
-    let w = Work::new();
-    let src = w.add("clip.mp4", &short2s());
-    let m = manifest(json!(30), vec![clip("a", src.to_str().unwrap(), 0.0, 1.0, 0.0, false)]);
+    let (w, m) = one_second_clip();
     w.extract(&m, &["-q"]).assert_ok();
     let dead = w.cache().join("framex-v1/tmp/999999999-7-write");
     std::fs::write(&dead, b"left by a killed run").unwrap();
