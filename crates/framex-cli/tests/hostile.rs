@@ -30,12 +30,9 @@ fn assert_no_panic(out: &std::process::Output, what: &str) {
 
 #[test]
 fn a_closed_stdout_ends_quietly_with_the_commands_own_status() {
-    let w = Work::new();
-    let src = w.add("clip.mp4", &short2s());
-    let m = w.write_manifest(&manifest(
-        json!(30),
-        vec![clip("a", src.to_str().unwrap(), 0.0, 1.0, 0.0, false)],
-    ));
+    let (w, m) = one_second_clip();
+    let src = w.path().join("clip.mp4");
+    let m = w.write_manifest(&m);
     let mut probe = w.command();
     probe.arg("probe").arg(&src);
     let mut extract = w.command();
@@ -63,12 +60,9 @@ fn a_closed_stdout_ends_quietly_with_the_commands_own_status() {
 
 #[test]
 fn output_that_cannot_be_written_is_an_error() {
-    let w = Work::new();
-    let src = w.add("clip.mp4", &short2s());
-    let m = w.write_manifest(&manifest(
-        json!(30),
-        vec![clip("a", src.to_str().unwrap(), 0.0, 1.0, 0.0, false)],
-    ));
+    let (w, m) = one_second_clip();
+    let src = w.path().join("clip.mp4");
+    let m = w.write_manifest(&m);
     // A full disk behind stdout.
     let mut c = w.command();
     c.arg("extract").arg(&m).arg("--json").arg("-q");
@@ -97,12 +91,8 @@ fn output_that_cannot_be_written_is_an_error() {
 
 #[test]
 fn absurd_jobs_are_lowered_with_a_warning_not_a_panic() {
-    let w = Work::new();
-    let src = w.add("clip.mp4", &short2s());
-    let run = w.extract(
-        &manifest(json!(30), vec![clip("a", src.to_str().unwrap(), 0.0, 1.0, 0.0, false)]),
-        &["--jobs", "100000", "-q"],
-    );
+    let (w, m) = one_second_clip();
+    let run = w.extract(&m, &["--jobs", "100000", "-q"]);
     run.assert_ok();
     assert_eq!(run.clip("a")["frames"], 30, "{run}");
     let warnings = run.result()["warnings"].as_array().unwrap();
@@ -540,13 +530,11 @@ impl Drop for Tmpfs {
 
 #[test]
 fn a_full_cache_disk_runs_uncached_and_leaves_no_temporaries() {
-    let w = Work::new();
+    let (w, m) = one_second_clip();
     let Some(fs) = Tmpfs::mount(w.path().join("small"), "8m") else {
         eprintln!("skipped: cannot mount a tmpfs here (needs root)");
         return;
     };
-    let src = w.add("clip.mp4", &short2s());
-    let m = manifest(json!(30), vec![clip("a", src.to_str().unwrap(), 0.0, 1.0, 0.0, false)]);
     let store = fs.0.join("store");
     // The store exists (as after earlier runs); then the disk fills up, to the last block.
     let mut c = w.command();
@@ -711,7 +699,7 @@ fn fs2_used(p: &std::path::Path) -> u64 {
 
 #[test]
 fn a_read_only_output_folder_is_not_retryable() {
-    let w = Work::new();
+    let (w, m) = one_second_clip();
     let Some(fs) = Tmpfs::mount(w.path().join("ro"), "4m") else {
         eprintln!("skipped: cannot mount a tmpfs here (needs root)");
         return;
@@ -723,8 +711,6 @@ fn a_read_only_output_folder_is_not_retryable() {
         .status()
         .unwrap();
     assert!(remount.success());
-    let src = w.add("clip.mp4", &short2s());
-    let m = manifest(json!(30), vec![clip("a", src.to_str().unwrap(), 0.0, 1.0, 0.0, false)]);
     for cache in ["off", "store"] {
         let mut c = w.command();
         c.arg("extract")
