@@ -15,7 +15,7 @@ use ffmpeg_next as ff;
 use super::index::{FrameIndex, Keyframe};
 use super::limit::TimeLimit;
 use super::picture::share;
-use super::source::{next_packet, Interrupts, MediaError, MediaPhase, Source};
+use super::source::{next_packet, Decoding, Interrupts, MediaError, MediaPhase, Source};
 
 /// What a sweep did.
 #[derive(Clone, Debug, Default)]
@@ -321,21 +321,12 @@ fn sweep(
         return Ok(());
     }
     let mut decoder = open_decoder(src, threads)?;
-    let Source {
+    let Decoding {
         input,
         stream_index,
         index,
-        cancel,
-        limit,
-        ..
-    } = src;
-    let (stream_index, index) = (*stream_index, &*index);
-    let interrupts = Interrupts {
-        cancel,
-        limit,
-        phase: MediaPhase::Decode,
-        stop: None,
-    };
+        interrupts,
+    } = src.decoding(None);
     let mut frame = ff::frame::Video::empty();
     let mut handout = Handout::new(needed, 0..needed.len(), stats, deliver);
     let mut position = Position::Unpositioned;
@@ -481,21 +472,13 @@ pub fn decode_frames_parallel(
         .map(|u| (u.last_pos - u.keyframe.pos) as usize + 3)
         .max()
         .unwrap_or(64);
-    let Source {
+    let Decoding {
         input,
         stream_index,
         index,
-        cancel,
-        limit,
-        ..
-    } = src;
-    let (stream_index, index, limit): (usize, &FrameIndex, &TimeLimit) = (*stream_index, index, limit);
-    let interrupts = Interrupts {
-        cancel,
-        limit,
-        phase: MediaPhase::Decode,
-        stop: Some(&stop),
-    };
+        interrupts,
+    } = src.decoding(Some(&stop));
+    let limit: &TimeLimit = interrupts.limit;
     let (demux_result, worker_results) = std::thread::scope(|scope| {
         let mut senders = Vec::new();
         let mut handles = Vec::new();

@@ -419,6 +419,31 @@ impl Source {
     }
 }
 
+/// A source split for decoding: its demuxer to read from, the video stream, the frame index,
+/// and what interrupts the reads (`stop`: the GOP demuxer's decoders giving up).
+pub(crate) struct Decoding<'a> {
+    pub input: &'a mut ff::format::context::Input,
+    pub stream_index: usize,
+    pub index: &'a FrameIndex,
+    pub interrupts: Interrupts<'a>,
+}
+
+impl Source {
+    pub(crate) fn decoding<'a>(&'a mut self, stop: Option<&'a AtomicBool>) -> Decoding<'a> {
+        Decoding {
+            input: &mut self.input,
+            stream_index: self.stream_index,
+            index: &self.index,
+            interrupts: Interrupts {
+                cancel: &self.cancel,
+                limit: &self.limit,
+                phase: MediaPhase::Decode,
+                stop,
+            },
+        }
+    }
+}
+
 /// What ends a read of a source early, besides the end of its stream: the caller's cancel flag,
 /// the source's [`TimeLimit`] (reported as a timeout of `phase`) and, for the GOP demuxer, its
 /// decoders giving up.
