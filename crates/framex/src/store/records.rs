@@ -87,102 +87,79 @@ enum StoredHdr {
     Hlg,
 }
 
-impl StoredMeta {
-    pub fn new(info: &MediaInfo, end: Rational) -> StoredMeta {
-        let MediaInfo {
-            codec,
-            width,
-            height,
-            display_width,
-            display_height,
-            rotation,
-            pixel_format,
-            alpha,
-            color,
-            hdr,
-            wide_gamut,
-            avg_frame_rate,
-            real_frame_rate,
-            vfr,
-            duration,
-            playable_duration,
-            stream_start,
-            frame_count,
-            keyframe_count,
-            time_base,
-            has_audio,
-        } = info.clone();
-        StoredMeta {
-            version: VERSION,
-            info: StoredInfo {
-                codec,
-                width,
-                height,
-                display_width,
-                display_height,
-                rotation,
-                pixel_format,
-                alpha,
+/// The conversions between [`MediaInfo`] and [`StoredInfo`], from one list of the fields they
+/// share as they are. Both directions are struct literals, so a field added to either type does
+/// not compile until it is listed here (or converted by hand, as `color` and `hdr` are).
+macro_rules! mirror_fields {
+    ($($field:ident),* $(,)?) => {
+        fn to_stored(i: MediaInfo) -> StoredInfo {
+            StoredInfo {
+                $($field: i.$field,)*
                 color: StoredColor {
-                    matrix: color.matrix,
-                    range: color.range,
-                    primaries: color.primaries,
-                    transfer: color.transfer,
+                    matrix: i.color.matrix,
+                    range: i.color.range,
+                    primaries: i.color.primaries,
+                    transfer: i.color.transfer,
                 },
-                hdr: hdr.map(|h| match h {
+                hdr: i.hdr.map(|h| match h {
                     Hdr::Pq => StoredHdr::Pq,
                     Hdr::Hlg => StoredHdr::Hlg,
                 }),
-                wide_gamut,
-                avg_frame_rate,
-                real_frame_rate,
-                vfr,
-                duration,
-                playable_duration,
-                stream_start,
-                frame_count,
-                keyframe_count,
-                time_base,
-                has_audio,
-            },
+            }
+        }
+
+        fn from_stored(i: StoredInfo) -> MediaInfo {
+            MediaInfo {
+                $($field: i.$field,)*
+                color: ColorInfo {
+                    matrix: i.color.matrix,
+                    range: i.color.range,
+                    primaries: i.color.primaries,
+                    transfer: i.color.transfer,
+                },
+                hdr: i.hdr.map(|h| match h {
+                    StoredHdr::Pq => Hdr::Pq,
+                    StoredHdr::Hlg => Hdr::Hlg,
+                }),
+            }
+        }
+    };
+}
+
+mirror_fields!(
+    codec,
+    width,
+    height,
+    display_width,
+    display_height,
+    rotation,
+    pixel_format,
+    alpha,
+    wide_gamut,
+    avg_frame_rate,
+    real_frame_rate,
+    vfr,
+    duration,
+    playable_duration,
+    stream_start,
+    frame_count,
+    keyframe_count,
+    time_base,
+    has_audio,
+);
+
+impl StoredMeta {
+    pub fn new(info: &MediaInfo, end: Rational) -> StoredMeta {
+        StoredMeta {
+            version: VERSION,
+            info: to_stored(info.clone()),
             end: [end.num(), end.den()],
         }
     }
 
     /// The metadata as the library hands it out.
     pub fn info(&self) -> MediaInfo {
-        let i = self.info.clone();
-        MediaInfo {
-            codec: i.codec,
-            width: i.width,
-            height: i.height,
-            display_width: i.display_width,
-            display_height: i.display_height,
-            rotation: i.rotation,
-            pixel_format: i.pixel_format,
-            alpha: i.alpha,
-            color: ColorInfo {
-                matrix: i.color.matrix,
-                range: i.color.range,
-                primaries: i.color.primaries,
-                transfer: i.color.transfer,
-            },
-            hdr: i.hdr.map(|h| match h {
-                StoredHdr::Pq => Hdr::Pq,
-                StoredHdr::Hlg => Hdr::Hlg,
-            }),
-            wide_gamut: i.wide_gamut,
-            avg_frame_rate: i.avg_frame_rate,
-            real_frame_rate: i.real_frame_rate,
-            vfr: i.vfr,
-            duration: i.duration,
-            playable_duration: i.playable_duration,
-            stream_start: i.stream_start,
-            frame_count: i.frame_count,
-            keyframe_count: i.keyframe_count,
-            time_base: i.time_base,
-            has_audio: i.has_audio,
-        }
+        from_stored(self.info.clone())
     }
 
     /// The source's playable end in media seconds.
