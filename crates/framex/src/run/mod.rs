@@ -739,17 +739,19 @@ impl<'a> Run<'a> {
             };
             let store = shared.store.zip(self.sources[s].key.as_ref());
             let work = split_stored(frames, store, source.info.rotation, |f| source.index.pts(f));
-            for (pts, file, slots) in &work.reuse {
-                Counters::add(&self.counters.frames_reused, 1);
-                // The clips' records describe what they link: read the stored frame once.
+            // Stored frames are linked (and, for the clips' records, read and hashed once) on
+            // every core: this runs before the source's decode starts.
+            Counters::add(&self.counters.frames_reused, work.reuse.len() as u64);
+            let clips = &self.clips;
+            crate::par::map(&work.reuse, self.jobs, |(pts, file, slots)| {
                 if let Ok(bytes) = std::fs::read(file) {
                     let d = crate::store::digest(*pts, &bytes);
                     for s in slots {
-                        self.clips[s.clip].note_digest(&d);
+                        clips[s.clip].note_digest(&d);
                     }
                 }
                 shared.fill_slots(file, slots);
-            }
+            });
             if work.decode.is_empty() {
                 continue;
             }
