@@ -128,19 +128,40 @@ pub(crate) fn sweep_stale_staging(out: &Path) -> u64 {
     cleared
 }
 
-/// How [`link_or_copy`] placed a file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Placed {
-    Linked,
-    /// Copied because `from` has as many links as the filesystem allows (ext4: 65 000): the
-    /// copy is a fresh file, and the caller links further repeats to it instead.
-    CopiedAtLinkLimit,
-    /// Copied across filesystems.
-    CopiedAcross,
+/// Files that reached the filesystem's hard-link limit (ext4: 65 000 links), by device and
+/// inode, with the copy made of each: further links of the same file go to its copy, so a frame
+/// repeated a million times costs one copy per ~65 000 links, not one per link.
+#[derive(Default)]
+pub(crate) struct Saturated(std::collections::HashMap<(u64, u64), PathBuf>);
+
+impl Saturated {
+    /// Places `from` at `to` after a link of `from` failed with `EMLINK`: a link to the copy of
+    /// `from` made earlier, or, when there is none (or it is full too), a new copy.
+    fn place(&mut self, from: &Path, to: &Path, counters: &Counters) -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(from)?;
+        let id = (m.dev(), m.ino());
+        if let Some(copy) = self.0.get(&id) {
+            match std::fs::hard_link(copy, to) {
+                Err(e) if e.raw_os_error() == Some(libc::EMLINK) => {}
+                r => return r,
+            }
+        }
+        Counters::add(&counters.link_limit_copies, 1);
+        std::fs::copy(from, to)?;
+        self.0.insert(id, to.to_path_buf());
+        Ok(())
+    }
 }
 
-/// Links (or, at the link limit or across filesystems, copies) `from` to `to`, counting copies.
-pub(crate) fn link_or_copy(from: &Path, to: &Path, counters: &Counters) -> std::io::Result<Placed> {
+/// Links (or, across filesystems, copies) `from` to `to`, counting copies; at the link limit,
+/// through `saturated`.
+pub(crate) fn link_or_copy(
+    from: &Path,
+    to: &Path,
+    saturated: &mut Saturated,
+    counters: &Counters,
+) -> std::io::Result<()> {
     let linked = match std::fs::hard_link(from, to) {
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
             std::fs::remove_file(to)?;
@@ -149,14 +170,11 @@ pub(crate) fn link_or_copy(from: &Path, to: &Path, counters: &Counters) -> std::
         r => r,
     };
     match linked {
-        Ok(()) => Ok(Placed::Linked),
-        Err(e) if e.raw_os_error() == Some(libc::EMLINK) => {
-            Counters::add(&counters.link_limit_copies, 1);
-            std::fs::copy(from, to).map(|_| Placed::CopiedAtLinkLimit)
-        }
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EMLINK) => saturated.place(from, to, counters),
         Err(_) => {
             Counters::add(&counters.cross_fs_copies, 1);
-            std::fs::copy(from, to).map(|_| Placed::CopiedAcross)
+            std::fs::copy(from, to).map(|_| ())
         }
     }
 }
@@ -276,9 +294,7 @@ pub(crate) fn materialize(
         let src = std::fs::File::open(src_dir)?;
         let dst = std::fs::File::open(&staging)?;
         let mut cross_fs = false;
-        // Files that reached the link limit, by (device, inode): the copy made in `staging` that
-        // further repeats of the same frame link to (one copy per ~65 000 links, not per link).
-        let mut saturated: std::collections::HashMap<(u64, u64), String> = std::collections::HashMap::new();
+        let mut saturated = Saturated::default();
         for k in 0..frames {
             let name = frame_file_name(k, ext);
             if !cross_fs {
@@ -286,19 +302,7 @@ pub(crate) fn materialize(
                     Ok(()) => continue,
                     Err(e) if e.raw_os_error() == Some(libc::EXDEV) => cross_fs = true,
                     Err(e) if e.raw_os_error() == Some(libc::EMLINK) => {
-                        use std::os::unix::fs::MetadataExt;
-                        let m = std::fs::metadata(src_dir.join(&name))?;
-                        let id = (m.dev(), m.ino());
-                        if let Some(copy) = saturated.get(&id) {
-                            match std::fs::hard_link(staging.join(copy), staging.join(&name)) {
-                                Ok(()) => continue,
-                                Err(e) if e.raw_os_error() != Some(libc::EMLINK) => return Err(e),
-                                Err(_) => {} // the copy is full too: make another
-                            }
-                        }
-                        Counters::add(&counters.link_limit_copies, 1);
-                        std::fs::copy(src_dir.join(&name), staging.join(&name))?;
-                        saturated.insert(id, name);
+                        saturated.place(&src_dir.join(&name), &staging.join(&name), counters)?;
                         continue;
                     }
                     Err(e) => return Err(e),

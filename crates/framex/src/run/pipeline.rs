@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use crossbeam_channel::bounded;
 use ffmpeg_next as ff;
 
-use super::output::{link_or_copy, publish, ClipState, Placed};
+use super::output::{link_or_copy, publish, ClipState, Saturated};
 use super::plan::{ClipNo, FrameNo, Output, Slot};
 use crate::control::{CancelToken, Progress};
 use crate::encode::ImageEncoder;
@@ -71,21 +71,15 @@ impl Shared<'_> {
     /// any slot is marked: marking a clip's last slot publishes (moves) its folder.
     pub fn fill_slots(&self, from: &std::path::Path, slots: &[Slot]) {
         let mut written = Vec::with_capacity(slots.len());
-        // At the filesystem's link limit the next slot gets a copy, and the slots after it link
-        // to that copy: a frame repeated a million times costs one copy per ~65 000 links.
-        let mut from = std::borrow::Cow::Borrowed(from);
+        let mut saturated = Saturated::default();
         for &Slot { clip: c, k } in slots {
             let path = self.clips[c].frame_path(k);
-            if path == *from {
+            if path == from {
                 written.push(c);
                 continue;
             }
-            match link_or_copy(&from, &path, self.counters) {
-                Ok(Placed::CopiedAtLinkLimit) => {
-                    written.push(c);
-                    from = std::borrow::Cow::Owned(path);
-                }
-                Ok(_) => written.push(c),
+            match link_or_copy(from, &path, &mut saturated, self.counters) {
+                Ok(()) => written.push(c),
                 Err(e) => self.clips[c].fail_output(&e, format!("cannot write {}: {e}", path.display())),
             }
         }
