@@ -215,6 +215,22 @@ fn available_jobs(jobs: usize) -> (usize, bool) {
 /// and threads, never speed: `--jobs 1000` took 832 MB, `--jobs 100000` could not spawn.
 pub const MAX_JOBS_PER_CORE: usize = 4;
 
+/// The content key of the local file at real path `real` (named `shown` in messages): the one
+/// remembered for it, else its hash. A file never seen before is checked to be a video first (a
+/// format probe, no stream analysis), so junk is refused without being read whole.
+fn content_key(store: &Store, real: &Path, shown: &Path) -> Result<SourceKey, Failure> {
+    if let Some(key) = store.remembered_key(real) {
+        return Ok(key);
+    }
+    // An empty file is left to the probe, which says so in its own words.
+    if std::fs::metadata(real).is_ok_and(|m| m.len() > 0) {
+        crate::media::source::sniff(real).map_err(|e| Failure::new(ErrorKind::from(&e), e.to_string()))?;
+    }
+    store
+        .hash_source(real)
+        .map_err(|e| Failure::new(ErrorKind::InvalidMedia, format!("cannot read {}: {e}", shown.display())))
+}
+
 /// The outcome of fetching each distinct remote source, by normalised URL.
 type Fetches = HashMap<String, Result<remote::Fetched, Failure>>;
 
@@ -386,32 +402,10 @@ impl<'a> Run<'a> {
             let key = match &self.store {
                 // A download was hashed as it arrived: no need to read it again.
                 _ if known_key.is_some() => known_key,
-                // A file never seen before is hashed whole: make sure first that it is a video
-                // at all (a format check, no stream analysis), so junk is refused at once.
-                Some(store)
-                    if canonical.is_file()
-                        && std::fs::metadata(&canonical).is_ok_and(|m| m.len() > 0)
-                        && store.remembered_key(&canonical).is_none() =>
-                {
-                    match crate::media::source::sniff(&canonical).map_err(|e| (ErrorKind::from(&e), e.to_string())) {
-                        Err((kind, message)) => {
-                            self.clips[i].fail(kind, message);
-                            continue;
-                        }
-                        Ok(()) => match store.source_key(&canonical) {
-                            Ok(k) => Some(k),
-                            Err(e) => {
-                                self.clips[i]
-                                    .fail(ErrorKind::InvalidMedia, format!("cannot read {}: {e}", path.display()));
-                                continue;
-                            }
-                        },
-                    }
-                }
-                Some(store) if canonical.is_file() => match store.source_key(&canonical) {
+                Some(store) if canonical.is_file() => match content_key(store, &canonical, &path) {
                     Ok(k) => Some(k),
                     Err(e) => {
-                        self.clips[i].fail(ErrorKind::InvalidMedia, format!("cannot read {}: {e}", path.display()));
+                        self.clips[i].fail(e.kind, e.message);
                         continue;
                     }
                 },

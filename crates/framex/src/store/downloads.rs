@@ -137,7 +137,7 @@ impl Store {
     }
 
     /// Moves a finished (synced) download into its source's folder as `remote.<ext>` and
-    /// records the URL. `key` is the BLAKE3 of the bytes, as [`Store::source_key`] computes it.
+    /// records the URL. `key` is the BLAKE3 of the bytes, as [`Store::hash_source`] computes it.
     pub(crate) fn adopt_download(&self, url: &str, part: &Path, key: &SourceKey, ext: &str) -> io::Result<StoredUrl> {
         let id = url_id(url);
         let lock = self.lock_source(key)?;

@@ -140,13 +140,10 @@ impl Store {
         self.layout.tmp_dir().join(format!("{}-{n}-{tag}", std::process::id()))
     }
 
-    /// The content hash of the file at `path`, remembered per file identity (device, inode,
-    /// size, mtime, ctime) so an unchanged file is hashed once; a copy or rename hashes to the
-    /// same key.
-    pub(crate) fn source_key(&self, path: &Path) -> io::Result<SourceKey> {
-        if let Some(key) = self.remembered_key(path) {
-            return Ok(key);
-        }
+    /// Hashes the file at `path` whole and remembers its key for its identity (device, inode,
+    /// size, mtime, ctime), so an unchanged file is hashed once ([`Store::remembered_key`]);
+    /// a copy or rename hashes to the same key.
+    pub(crate) fn hash_source(&self, path: &Path) -> io::Result<SourceKey> {
         let id_path = self.identity_path(&fs::metadata(path)?);
         let mut hasher = blake3::Hasher::new();
         hasher.update_mmap(path)?;
