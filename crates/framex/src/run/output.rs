@@ -9,6 +9,7 @@ use std::time::Instant;
 use super::plan::{PlannedClip, SourceNo};
 use crate::error::ErrorKind;
 use crate::report::{ClipError, Counters};
+use crate::store::layout::parse_frame_file_name;
 use crate::store::{frame_file_name, ClipKey, ClipRecord, FrameDigest, SourceKey, Store};
 
 /// Where a clip is published in the store.
@@ -209,10 +210,7 @@ pub(crate) fn check_replaceable(dest: &Path) -> std::io::Result<()> {
         let e = e?;
         let name = e.file_name();
         let name = name.to_string_lossy();
-        let frame = name
-            .strip_prefix("frame_")
-            .and_then(|n| n.strip_suffix(".jpg").or_else(|| n.strip_suffix(".png")))
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        let frame = parse_frame_file_name(&name).is_some_and(|(_, ext)| ext == "jpg" || ext == "png");
         if !frame || !e.file_type()?.is_file() {
             return refuse(&format!("holds {name:?}, which is not a frame framex wrote"));
         }
@@ -246,12 +244,9 @@ pub(crate) fn check_clip_folder(dir: &Path, rec: &ClipRecord) -> Result<(), Stri
     for e in rd.flatten() {
         let name = e.file_name();
         let name = name.to_string_lossy();
-        let Some(k) = name
-            .strip_prefix("frame_")
-            .and_then(|n| n.strip_suffix(ext))
-            .and_then(|n| n.strip_suffix('.'))
-            .and_then(|n| n.parse::<u64>().ok())
-            .filter(|&k| k >= 1 && k <= frames)
+        let Some(k) = parse_frame_file_name(&name)
+            .filter(|&(k, e)| e == ext && (1..=frames).contains(&k))
+            .map(|(k, _)| k)
         else {
             continue; // the record, or anything else: not handed out
         };

@@ -36,6 +36,16 @@ pub fn frame_file_name(k: u64, ext: &str) -> String {
     format!("frame_{:05}.{ext}", k + 1)
 }
 
+/// The 1-based number and the extension of a name [`frame_file_name`] writes
+/// (`frame_00001.jpg` → `(1, "jpg")`); `None` for any other name.
+pub(crate) fn parse_frame_file_name(name: &str) -> Option<(u64, &str)> {
+    let (digits, ext) = name.strip_prefix("frame_")?.split_once('.')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((digits.parse().ok()?, ext))
+}
+
 /// The paths of one store, rooted at `<cache dir>/framex-v1` (canonical).
 #[derive(Clone, Debug)]
 pub(crate) struct Layout {
@@ -186,6 +196,14 @@ mod tests {
     fn frame_names_are_one_based() {
         assert_eq!(frame_file_name(0, "jpg"), "frame_00001.jpg");
         assert_eq!(frame_file_name(99_999, "png"), "frame_100000.png");
+    }
+
+    #[test]
+    fn frame_names_parse_back() {
+        assert_eq!(parse_frame_file_name(&frame_file_name(41, "png")), Some((42, "png")));
+        assert_eq!(parse_frame_file_name("frame_.jpg"), None);
+        assert_eq!(parse_frame_file_name("frame_+5.jpg"), None);
+        assert_eq!(parse_frame_file_name("notes.txt"), None);
     }
 
     #[test]
