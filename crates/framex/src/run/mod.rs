@@ -736,13 +736,9 @@ impl<'a> Run<'a> {
             // Stored frames are linked (and, for the clips' records, read and hashed once) on
             // every core: this runs before the source's decode starts.
             Counters::add(&self.counters.frames_reused, work.reuse.len() as u64);
-            let clips = &self.clips;
             crate::par::map(&work.reuse, self.jobs, |(pts, file, slots)| {
                 if let Ok(bytes) = std::fs::read(file) {
-                    let d = crate::store::digest(*pts, &bytes);
-                    for s in slots {
-                        clips[s.clip].note_digest(&d);
-                    }
+                    shared.note_digest(slots, &crate::store::digest(*pts, &bytes));
                 }
                 shared.fill_slots(file, slots);
             });

@@ -21,7 +21,7 @@ use crate::media::decode::{decode_frames, decode_frames_parallel, parallel_gops,
 use crate::media::picture::share;
 use crate::media::Source;
 use crate::report::Counters;
-use crate::store::{digest, Store};
+use crate::store::{digest, FrameDigest, Store};
 use crate::trace::Tracer;
 
 /// What one source must produce: the sorted frame numbers to decode and, for each, its outputs.
@@ -52,6 +52,18 @@ pub(crate) struct Shared<'a> {
 }
 
 impl Shared<'_> {
+    /// Records the content of a stored frame in the record of every clip that `slots` link it
+    /// into: once per clip (a held frame's slots are consecutive), not once per slot.
+    pub fn note_digest(&self, slots: &[Slot], d: &FrameDigest) {
+        let mut last = None;
+        for s in slots {
+            if last != Some(s.clip) {
+                self.clips[s.clip].note_digest(d);
+                last = Some(s.clip);
+            }
+        }
+    }
+
     /// One more frame of clip `c` is on disk; publish the clip when it was the last.
     pub fn done_slot(&self, c: ClipNo) {
         if let Some(p) = self.progress {
@@ -258,10 +270,7 @@ fn worker(rx: crossbeam_channel::Receiver<Job>, shared: &Shared<'_>) {
             let first = match (&out.key, shared.store) {
                 (Some(key), Some(store)) => {
                     let obj = store.frame_path(key, out.variant.format.extension());
-                    let d = digest(key.pts, bytes);
-                    for s in &live {
-                        shared.clips[s.clip].note_digest(&d);
-                    }
+                    shared.note_digest(&live, &digest(key.pts, bytes));
                     store.put_frame(&obj, bytes).map(|_| obj)
                 }
                 _ => {
