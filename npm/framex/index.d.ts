@@ -1,0 +1,253 @@
+// Types of the `framex` package. The result types mirror the result JSON of framex's contract
+// (docs/contract.md §3); field names are those of the JSON.
+
+export {
+  extractAllVideoFrames,
+  type VideoElement,
+  type FpsInput,
+  type ExtractionOptions as HyperframesExtractionOptions,
+  type ExtractionResult as HyperframesExtractionResult,
+  type ExtractedFrames,
+  type VideoMetadata,
+  type VideoColorSpace,
+  type VideoExtractionFailure,
+  type VideoExtractionFailureKind,
+  type ExtractionPhaseBreakdown,
+  type ExtractionConfig,
+} from "./hyperframes";
+
+/** A frame rate: a number, exact `"num/den"` text or `{ num, den }`. */
+export type Fps = number | string | { num: number; den: number };
+
+/** One clip of a manifest (docs/contract.md §1). Times in seconds. */
+export interface ManifestClip {
+  id: string;
+  /** Path relative to `baseDir`, an absolute path, or an `https://` URL. */
+  src: string;
+  start?: number;
+  /** Omitted: the source's natural end. */
+  end?: number;
+  mediaStart?: number;
+  loop?: boolean;
+  /** 0.1–5. */
+  playbackRate?: number;
+  hasAudio?: boolean;
+}
+
+/** A composition manifest (docs/contract.md §1). */
+export interface Manifest {
+  fps?: Fps;
+  format?: "auto" | "jpg" | "png";
+  quality?: number;
+  tonemap?: boolean;
+  timelineEnd?: number;
+  videos: ManifestClip[];
+}
+
+export interface ProgressEvent {
+  /** Output files that exist so far. */
+  done: number;
+  /** Output files the run will produce. */
+  total: number;
+  /** The source that wrote last, when known. */
+  source?: string | null;
+}
+
+/** The options of `framex extract` (see its `--help`), plus `signal` and `onProgress`. */
+export interface ExtractOptions {
+  /** Folder receiving `<clipId>/frame_00001.<ext>` …; without it, frames stay in the store. */
+  outDir?: string;
+  /** Store folder, or `"off"` (then `outDir` is required). Default: `FRAMEX_CACHE_DIR`, else `~/.cache/framex`. */
+  cacheDir?: string;
+  /** Store size limit: bytes or text like `"2G"`. Default 2 GiB. */
+  cacheMax?: number | string;
+  /** Overrides the composition's rate. */
+  fps?: Fps;
+  format?: "auto" | "jpg" | "png";
+  /** JPEG quality 1–100 (default 95). */
+  quality?: number;
+  /** Tone-map HDR sources to SDR. */
+  tonemap?: boolean;
+  /** Worker threads; 0 or omitted = the number of cores. */
+  jobs?: number;
+  /** Seconds per source without progress, or `"off"`. Default 600. */
+  sourceTimeout?: number | "off" | null;
+  /** Largest remote source: bytes or text like `"500M"`. Default 2 GiB. */
+  downloadMax?: number | string;
+  /** Seconds for one whole download. Default 600. */
+  downloadTimeout?: number;
+  /** Seconds without a byte before a download fails. Default 30 (or `downloadTimeout` if shorter). */
+  downloadStallTimeout?: number;
+  /** For tests only: remote sources on loopback / private addresses and plain http. */
+  allowPrivateNetwork?: boolean;
+  /** Folder a manifest object's relative `src` paths resolve against. Default: `process.cwd()`. */
+  baseDir?: string;
+  /** Aborting stops the run promptly; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Called on the JS thread, at most every 50 ms, never blocking the work. */
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+export interface ColorInfo {
+  matrix: string;
+  range: string;
+  primaries: string;
+  transfer: string;
+}
+
+/** A source's metadata (`framex probe`). */
+export interface MediaInfo {
+  codec: string;
+  width: number;
+  height: number;
+  /** Size after rotation. */
+  displayWidth: number;
+  displayHeight: number;
+  /** Clockwise degrees applied to show the picture upright. */
+  rotation: number;
+  pixelFormat: string;
+  alpha: boolean;
+  color: ColorInfo;
+  hdr: "pq" | "hlg" | null;
+  wideGamut: boolean;
+  avgFrameRate: string;
+  realFrameRate: string;
+  vfr: boolean;
+  /** Container duration, seconds. */
+  duration: number;
+  /** Playable length of the video stream (end of its last frame), seconds. */
+  playableDuration: number;
+  streamStart: number;
+  frameCount: number;
+  keyframeCount: number;
+  timeBase: string;
+  hasAudio: boolean;
+}
+
+/** Exact timing of a clip's frames; times are `"num/den"` text. */
+export interface ClipTiming {
+  id: string;
+  start: string;
+  end: string;
+  mediaStart: string;
+  rate: string;
+  fps: string;
+  frameCount: number;
+  loopCycle: string | null;
+  unrolled: boolean;
+}
+
+export interface ClipFrames {
+  id: string;
+  src: string;
+  /** Number of frame files, `frame_00001.<ext>` … in `dir`. */
+  frames: number;
+  dir: string;
+  fps: number;
+  format: "jpg" | "png";
+  transform: "sdr2hdr-pq" | "sdr2hdr-hlg" | "hdr2sdr-hable-srgb" | null;
+  start: number;
+  end: number;
+  mediaStart: number;
+  playbackRate: number;
+  loop: boolean;
+  metadata: MediaInfo;
+  /** Served entirely from the store without decoding. */
+  cached: boolean;
+  timing: ClipTiming;
+}
+
+export type ErrorKind =
+  | "source_missing"
+  | "source_rejected"
+  | "invalid_media"
+  | "media_start_out_of_range"
+  | "decode_failed"
+  | "output_failed"
+  | "download_failed"
+  | "cancelled"
+  | "internal";
+
+export interface ClipError {
+  id: string;
+  kind: ErrorKind;
+  retryable: boolean;
+  message: string;
+}
+
+/** Milliseconds per phase and counters. */
+export interface Breakdown {
+  probeMs: number;
+  planMs: number;
+  decodeMs: number;
+  convertMs: number;
+  encodeMs: number;
+  publishMs: number;
+  gcMs: number;
+  clipHits: number;
+  clipMisses: number;
+  framesDecoded: number;
+  framesEncoded: number;
+  framesReused: number;
+  framesLinked: number;
+  framesSubstituted: number;
+  seeks: number;
+  bytesWritten: number;
+  gcEvictions: number;
+  gcBytesFreed: number;
+  tempsCleared: number;
+  publishFailures: number;
+  crossFsCopies: number;
+  linkLimitCopies: number;
+  downloads: number;
+  downloadBytes: number;
+  downloadMs: number;
+}
+
+/** The result of {@link extract} (docs/contract.md §3). */
+export interface ExtractionResult {
+  success: boolean;
+  clips: ClipFrames[];
+  errors: ClipError[];
+  /** Problems that failed no clip (e.g. an unwritable store: ran uncached). */
+  warnings: string[];
+  totalFrames: number;
+  durationMs: number;
+  breakdown: Breakdown;
+}
+
+/** Input framex refused (an unreadable composition, a bad option); the message names the field. */
+export declare class FramexInputError extends Error {
+  readonly code: "ERR_FRAMEX_INPUT";
+}
+
+/**
+ * Extracts every clip of `composition` — a manifest object or the path of a `.json` / `.html`
+ * composition — off the JS thread. Never rejects for a bad clip (each clip has frames or an
+ * error); rejects with {@link FramexInputError} for unusable input, and with the signal's
+ * reason (an `AbortError`, whose `result` holds the finished clips) when aborted.
+ */
+export declare function extract(composition: Manifest | string, options?: ExtractOptions): Promise<ExtractionResult>;
+
+/** A source's metadata, without decoding. */
+export declare function probe(path: string): Promise<MediaInfo>;
+
+export interface FrameAt {
+  id: string;
+  /** 0-based frame index. */
+  index: number;
+  file: string;
+}
+
+/** Which frame file each clip of a result shows at a composition time (`framex frame`). */
+export declare class FrameLookup {
+  constructor(result: ExtractionResult);
+  /** Clips on screen at `t` seconds (a number, or exact decimal / `"num/den"` text), in clip order. */
+  at(t: number | string): FrameAt[];
+}
+
+/** `new FrameLookup(result).at(t)`. */
+export declare function lookup(result: ExtractionResult, t: number | string): FrameAt[];
+
+/** Path of 0-based frame `k` of a result clip. */
+export declare function framePath(clip: ClipFrames, k: number): string;
