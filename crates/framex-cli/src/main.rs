@@ -254,8 +254,8 @@ fn slice_options(run: &RunArgs, comp: &framex::Composition, opts: &mut ExtractOp
             Some(framex::FrameRange::from_time(s, e, comp.fps()).map_err(|e| format!("--time: {}", e.message))?);
     }
     if let Some(path) = &run.indices {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("--indices: cannot read {}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("--indices: cannot read {}: {e}", path.display()))?;
         opts.indices = Some(serde_json::from_str(&text).map_err(|e| {
             format!(
                 "--indices: {}: expected {{\"<clipId>\": [{{\"firstFrame\": N, \"frames\": N}}, ...]}}: {e}",

@@ -51,7 +51,11 @@ fn gop250() -> PathBuf {
         );
         let p = synth_fixture("slices-gop250.mp4", None, &r);
         let keys: Vec<i64> = packets(&p).iter().filter(|k| k.key).map(|k| k.pts).collect();
-        assert_eq!(keys, vec![0, 250 * 512, 500 * 512], "fixture check: keyframes at 0, 250, 500");
+        assert_eq!(
+            keys,
+            vec![0, 250 * 512, 500 * 512],
+            "fixture check: keyframes at 0, 250, 500"
+        );
         p
     })
     .clone()
@@ -180,22 +184,39 @@ fn four_concurrent_slices_with_separate_stores_add_up_to_the_full_run_byte_for_b
     let runs = run_all(cmds);
     for id in IDS {
         let whole = files(&full_out.join(id));
-        assert_eq!(ranges(&full, id), vec![[0, whole.len() as u64]], "{id}: a full run is one range");
+        assert_eq!(
+            ranges(&full, id),
+            vec![[0, whole.len() as u64]],
+            "{id}: a full run is one range"
+        );
         let mut union: BTreeSet<String> = BTreeSet::new();
         for (i, r) in runs.iter().enumerate() {
             r.assert_ok();
             let promised = ranges(r, id);
             assert_eq!(r.clip(id)["frames"], json!(names(&promised).len()), "{id} in slice {i}");
-            assert_part_of(&w.path().join(format!("out-{i}/{id}")), &whole, &promised, &format!("{id}, slice {i}"));
+            assert_part_of(
+                &w.path().join(format!("out-{i}/{id}")),
+                &whole,
+                &promised,
+                &format!("{id}, slice {i}"),
+            );
             union.extend(names(&promised));
         }
-        assert_eq!(union, whole.keys().cloned().collect(), "{id}: the slices' union is the full run");
+        assert_eq!(
+            union,
+            whole.keys().cloned().collect(),
+            "{id}: the slices' union is the full run"
+        );
     }
     // The last slice (45–60 s) shows only the held last frame of "tail" (its 3 s source ran
     // out at 41 s): one frame.
     assert_eq!(ranges(&runs[3], "tail"), vec![[89, 90]]);
     for id in ["trim", "screen", "loop"] {
-        assert_eq!(ranges(&runs[3], id), Vec::<[u64; 2]>::new(), "{id} is not on screen after 45 s");
+        assert_eq!(
+            ranges(&runs[3], id),
+            Vec::<[u64; 2]>::new(),
+            "{id} is not on screen after 45 s"
+        );
     }
     assert_eq!(runs[3].breakdown("framesEncoded"), 1, "{}", runs[3]);
     // A loop inside a slice costs one cycle: slice 2 (30–45 s) shows 10 s of a 3 s, 90-frame
@@ -276,7 +297,14 @@ fn vfr_slice_boundaries_inside_a_gap_split_the_held_frame_exactly() {
     let cmds = cuts
         .iter()
         .enumerate()
-        .map(|(i, t)| extract_cmd(&w, &w.path().join(format!("s{i}")), &w.path().join(format!("o{i}")), &["--time", t]))
+        .map(|(i, t)| {
+            extract_cmd(
+                &w,
+                &w.path().join(format!("s{i}")),
+                &w.path().join(format!("o{i}")),
+                &["--time", t],
+            )
+        })
         .collect();
     let runs = run_all(cmds);
     let expect = [vec![[0u64, 45u64]], vec![[45, 105]], vec![[105, 300]]];
@@ -320,7 +348,13 @@ fn a_slice_showing_only_a_held_tail_costs_one_frame() {
     assert_eq!(f.code(), Some(0), "{f}");
     let answers = f.result().as_array().unwrap();
     assert_eq!(answers[0]["clips"][0]["index"], 59);
-    assert!(answers[0]["clips"][0]["file"].as_str().unwrap().ends_with("frame_00060.jpg"), "{f}");
+    assert!(
+        answers[0]["clips"][0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("frame_00060.jpg"),
+        "{f}"
+    );
     assert_eq!(answers[1]["clips"][0]["index"], 30);
     assert_eq!(answers[1]["clips"][0]["file"], Value::Null, "{f}");
     assert_eq!(answers[1]["clips"][0]["extracted"], false, "{f}");
@@ -375,7 +409,10 @@ fn an_index_file_extracts_exactly_the_runs_it_lists() {
     w.add("a.mp4", &cfr30());
     let m = manifest(
         json!(30),
-        vec![clip("a", "a.mp4", 0.0, 4.0, 0.0, false), clip("b", "a.mp4", 0.0, 4.0, 1.0, false)],
+        vec![
+            clip("a", "a.mp4", 0.0, 4.0, 0.0, false),
+            clip("b", "a.mp4", 0.0, 4.0, 1.0, false),
+        ],
     );
     let ix = w.write(
         "ix.json",
@@ -384,9 +421,18 @@ fn an_index_file_extracts_exactly_the_runs_it_lists() {
     let r = w.extract(&m, &["--indices", ix.to_str().unwrap()]);
     r.assert_ok();
     assert_eq!(ranges(&r, "a"), vec![[3, 5], [100, 105]]);
-    assert_eq!(ranges(&r, "b"), Vec::<[u64; 2]>::new(), "a clip not named gets no frames");
+    assert_eq!(
+        ranges(&r, "b"),
+        Vec::<[u64; 2]>::new(),
+        "a clip not named gets no frames"
+    );
     let full = Work::new();
     full.add("a.mp4", &cfr30());
     full.extract(&m, &[]).assert_ok();
-    assert_part_of(&w.out().join("a"), &files(&full.out().join("a")), &[[3, 5], [100, 105]], "a");
+    assert_part_of(
+        &w.out().join("a"),
+        &files(&full.out().join("a")),
+        &[[3, 5], [100, 105]],
+        "a",
+    );
 }

@@ -561,9 +561,17 @@ fn an_index_list_extracts_only_the_clips_and_runs_it_names() {
     assert_eq!(a.ranges, vec![[10, 15], [118, 120]]);
     assert_eq!(a.frames, 7);
     assert_eq!(a.indices().collect::<Vec<_>>(), vec![10, 11, 12, 13, 14, 118, 119]);
-    assert!(r.warnings.iter().any(|w| w.contains("8 of the frame indices")), "{:?}", r.warnings);
+    assert!(
+        r.warnings.iter().any(|w| w.contains("8 of the frame indices")),
+        "{:?}",
+        r.warnings
+    );
     let b = r.clips.iter().find(|c| c.id == "b").unwrap();
-    assert_eq!((b.frames, b.ranges.clone()), (0, vec![]), "a clip the list does not name gets nothing");
+    assert_eq!(
+        (b.frames, b.ranges.clone()),
+        (0, vec![]),
+        "a clip the list does not name gets nothing"
+    );
     assert_eq!(r.total_frames, 7);
     // Global numbering: frame k is the full run's frame k, byte for byte.
     let whole = frame_bytes(&full_out.join("a"));
@@ -586,7 +594,13 @@ fn an_index_list_extracts_only_the_clips_and_runs_it_names() {
     assert!(bad.check_for(&comp).unwrap_err().contains("\"nope\""));
     let r = framex::extract(&comp, &bad);
     assert!(!r.success && r.clips.is_empty());
-    assert!(r.errors.iter().all(|e| e.kind == ErrorKind::InvalidRequest && !e.retryable), "{:?}", r.errors);
+    assert!(
+        r.errors
+            .iter()
+            .all(|e| e.kind == ErrorKind::InvalidRequest && !e.retryable),
+        "{:?}",
+        r.errors
+    );
     assert!(entries(&w.path().join("bad-out")).is_empty());
 }
 
@@ -627,9 +641,15 @@ fn a_lookup_over_a_slice_says_not_extracted_outside_it_even_after_json() {
         // Outside it: on screen, but not extracted — not another frame, and not inactive.
         assert_eq!(
             lookup.shown_at(Rational::from_int(1)),
-            vec![(0, framex::Shown::NotExtracted(30)), (1, framex::Shown::NotExtracted(30))]
+            vec![
+                (0, framex::Shown::NotExtracted(30)),
+                (1, framex::Shown::NotExtracted(30))
+            ]
         );
-        assert_eq!(lookup.shown_at(Rational::from_int(7)), vec![(1, framex::Shown::NotExtracted(210))]);
+        assert_eq!(
+            lookup.shown_at(Rational::from_int(7)),
+            vec![(1, framex::Shown::NotExtracted(210))]
+        );
         assert_eq!(lookup.shown_at(Rational::from_int(9)), vec![]);
     }
     // A slice past the composition's end is refused as a whole.

@@ -523,7 +523,16 @@ mod tests {
             c.looping = looping;
             let w = resolve_window(&c, fps, None, r("2")).unwrap();
             let clip = ClipTiming::from_window("c", &w);
-            for (a, b) in [(0, 1900), (0, 1), (15, 16), (20, 75), (59, 61), (60, 61), (89, 95), (240, 1800)] {
+            for (a, b) in [
+                (0, 1900),
+                (0, 1),
+                (15, 16),
+                (20, 75),
+                (59, 61),
+                (60, 61),
+                (89, 95),
+                (240, 1800),
+            ] {
                 let slice = FrameRange::new(a, b).unwrap();
                 let brute = normalize(
                     (a..b)
@@ -531,7 +540,11 @@ mod tests {
                         .map(|k| [k, k + 1])
                         .collect(),
                 );
-                assert_eq!(clip.frames_shown(fps, slice), brute, "{start}..{end} loop {looping}, slice {a}..{b}");
+                assert_eq!(
+                    clip.frames_shown(fps, slice),
+                    brute,
+                    "{start}..{end} loop {looping}, slice {a}..{b}"
+                );
             }
         }
     }

@@ -12,8 +12,8 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::{check_end, check_id, check_media_start, check_playback_rate};
 use super::slice::FrameRange;
+use super::{check_end, check_id, check_media_start, check_playback_rate};
 use super::{ClipSpec, Composition, FormatChoice, InputError};
 use crate::time::Rational;
 
@@ -304,7 +304,14 @@ mod tests {
     fn a_slice_of_the_timeline_is_a_pair_of_frame_numbers() {
         let c = parse(r#"{"frames": [30, 90], "videos": []}"#).unwrap();
         assert_eq!(c.frames(), Some(FrameRange { start: 30, end: 90 }));
-        for bad in [r#"[90, 30]"#, r#"[5, 5]"#, r#"[1]"#, r#"[0.5, 3]"#, r#""0..3""#, r#"[-1, 3]"#] {
+        for bad in [
+            r#"[90, 30]"#,
+            r#"[5, 5]"#,
+            r#"[1]"#,
+            r#"[0.5, 3]"#,
+            r#""0..3""#,
+            r#"[-1, 3]"#,
+        ] {
             let e = parse(&format!(r#"{{"frames": {bad}, "videos": []}}"#)).unwrap_err();
             assert_eq!(e.location, "comp.json: frames", "{bad}");
         }

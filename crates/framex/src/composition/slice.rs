@@ -148,7 +148,10 @@ pub(crate) fn indices(ranges: &[[u64; 2]]) -> impl Iterator<Item = u64> + '_ {
 
 /// A clip's runs as normalised ranges (`None` when a run's end overflows).
 pub(crate) fn runs_to_ranges(runs: &[FrameRun]) -> Option<Ranges> {
-    runs.iter().map(FrameRun::range).collect::<Option<Ranges>>().map(normalize)
+    runs.iter()
+        .map(FrameRun::range)
+        .collect::<Option<Ranges>>()
+        .map(normalize)
 }
 
 #[cfg(test)]
@@ -170,7 +173,10 @@ mod tests {
         );
         assert_eq!(a.end, b.start, "adjacent time slices share no frame and miss none");
         assert!(FrameRange::from_time(r("1"), r("1"), fps).is_err());
-        assert!(FrameRange::from_time(r("1"), r("1.00001"), fps).is_err(), "no instant inside");
+        assert!(
+            FrameRange::from_time(r("1"), r("1.00001"), fps).is_err(),
+            "no instant inside"
+        );
         assert_eq!(FrameRange::from_time(r("-1"), r("0.1"), fps).unwrap().start, 0);
         assert!(FrameRange::new(5, 5).is_err() && FrameRange::new(6, 5).is_err());
         assert_eq!(FrameRange::new(5, 6).unwrap().len(), 1);
@@ -185,8 +191,14 @@ mod tests {
         assert!(contains(&a, 0) && contains(&a, 6) && !contains(&a, 7) && contains(&a, 24) && !contains(&a, 25));
         assert_eq!(indices(&[[1, 3], [5, 6]]).collect::<Vec<_>>(), vec![1, 2, 5]);
         let runs = [
-            FrameRun { first_frame: 450, frames: 30 },
-            FrameRun { first_frame: 0, frames: 2 },
+            FrameRun {
+                first_frame: 450,
+                frames: 30,
+            },
+            FrameRun {
+                first_frame: 0,
+                frames: 2,
+            },
         ];
         assert_eq!(runs_to_ranges(&runs), Some(vec![[0, 2], [450, 480]]));
         assert_eq!(

@@ -178,10 +178,14 @@ impl ExtractOptions {
         }
         for (id, runs) in self.indices.iter().flatten() {
             if !comp.clips().iter().any(|c| &c.id == id) {
-                return Err(format!("the frame indices name clip {id:?}, which the composition does not have"));
+                return Err(format!(
+                    "the frame indices name clip {id:?}, which the composition does not have"
+                ));
             }
             if crate::composition::slice::runs_to_ranges(runs).is_none() {
-                return Err(format!("the frame indices of clip {id:?} run past the largest frame number"));
+                return Err(format!(
+                    "the frame indices of clip {id:?} run past the largest frame number"
+                ));
             }
         }
         Ok(())

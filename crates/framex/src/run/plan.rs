@@ -84,7 +84,10 @@ impl Request<'_> {
         }
         if let Some(indices) = self.indices {
             // A clip the list does not name gets no frames: the list says what to extract.
-            let named = indices.get(id).and_then(|runs| runs_to_ranges(runs)).unwrap_or_default();
+            let named = indices
+                .get(id)
+                .and_then(|runs| runs_to_ranges(runs))
+                .unwrap_or_default();
             r = intersect(&r, &named);
         }
         r
@@ -246,7 +249,12 @@ pub(crate) type SourceNeeds = BTreeMap<(FrameNo, Variant), Vec<Slot>>;
 /// overlapping trims — is one need.
 #[cfg(test)]
 pub(crate) fn group_needs(needs: &mut SourceNeeds, clip: ClipNo, variant: Variant, frames: Vec<FrameNo>) {
-    group_slots(needs, clip, variant, frames.into_iter().enumerate().map(|(k, f)| (k as u64, f)));
+    group_slots(
+        needs,
+        clip,
+        variant,
+        frames.into_iter().enumerate().map(|(k, f)| (k as u64, f)),
+    );
 }
 
 /// Adds clip `clip`'s output frames `(k, source frame)` to its source's needs: a source frame
