@@ -1,14 +1,15 @@
 //! Planning: what every clip needs, decided as data before anything is decoded.
 //!
-//! For: the window of each clip, the source frame behind each of its output files, how its
+//! For: the window of each clip, which of its frames the run asks for ([`Request`]: all, a
+//! timeline slice, an index list), the source frame behind each of those output files, how its
 //! frames are rendered ([`Variant`]) and under which store keys, and, per source, which frames
 //! must be decoded and which the store already holds. Not for: opening files, decoding, or
-//! writing anything — [`plan_clip`] and [`group_needs`] are pure, and [`split_stored`] only asks
-//! the store which frames exist.
+//! writing anything — [`plan_clip_frames`] and [`group_slots`] are pure, and [`split_stored`]
+//! only asks the store which frames exist.
 //!
 //! ```text
-//!  clip + FrameIndex ──plan_clip──▶ PlannedClip + source frame per output frame
-//!  all clips of a source ──group_needs──▶ SourceNeeds: (source frame, variant) → slots
+//!  clip + FrameIndex + Request ──plan_clip_frames──▶ PlannedClip + (k, source frame) asked for
+//!  all clips of a source ──group_slots──▶ SourceNeeds: (source frame, variant) → slots
 //!  SourceNeeds + store ──split_stored──▶ Reuse (link a stored file) | Decode (frame → outputs)
 //! ```
 
