@@ -33,7 +33,11 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 FPS = 30
-ALL_SCENARIOS = ("full", "alpha", "vfr", "trims", "dup3", "misalign", "retrim", "many8", "4k")
+ALL_SCENARIOS = ("full", "alpha", "vfr", "trims", "dup3", "misalign", "retrim", "many8", "4k", "fleet")
+# fleet: the control composition (the `full` scenario's clip) cut into 1, 2 and 4 timeline
+# slices, each slice a cold worker with a store of its own, run one after another.
+FLEET_SLICES = (1, 2, 4)
+FLEET_CPU_GOAL = 1.1  # issue 12: slices' CPU ≤ 1.1 × one full run, plus the measured lead-in
 # warm, warm-out: the identical manifest again, against the store the cold run just filled,
 # without and with --out.
 DEFAULT_METHODS = ("framex", "cli", "decode", "warm", "warm-out")
@@ -343,7 +347,100 @@ def build_scenarios(fixtures: dict[str, Fixture]) -> dict[str, Scenario]:
                           "eight different 1080p sources, one whole clip each → JPEG (memory)"),
         "4k": Scenario("4k", [Clip("a", fixtures["uhd"], Fraction(0), usec(fixtures["uhd"].duration))],
                        "one 2160p source, whole clip → JPEG (memory)"),
+        "fleet": Scenario("fleet", [Clip("a", h264, Fraction(0), length)],
+                          f"the {dec(length)} s 1080p30 clip as {', '.join(map(str, FLEET_SLICES))} "
+                          "timeline slices (--frames), one cold worker each, one after another"),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Fleet: chunked renders
+
+
+def fleet_cuts(frames: int, n: int) -> list[tuple[int, int]]:
+    """`n` slices [a, b) of composition frames 0..frames, as equal as whole frames allow."""
+    bounds = [frames * i // n for i in range(n + 1)]
+    return [(a, b) for a, b in zip(bounds, bounds[1:]) if a < b]
+
+
+def run_fleet(framex: Framex, sc: Scenario, args: argparse.Namespace, work_root: Path,
+              seconds: Fraction | None) -> list[dict]:
+    """The fleet scenario, once per repeat: one full run, then the composition as 1, 2 and 4
+    slices (`--frames a..b`), every run cold into a store of its own (a fleet worker starts
+    empty) and all of them one after another, so the CPU figures are comparable on 2 cores.
+    Per slicing: total CPU of the slices ÷ CPU of the full run, wall of the slowest slice, and
+    per slice the frames decoded and the keyframe lead-in (frames decoded that the slice does
+    not show). `seconds` cuts the composition shorter (a smoke test)."""
+    if seconds is not None:
+        sc = Scenario("fleet", [Clip(c.id, c.fixture, c.media_start, min(c.duration, seconds))
+                                for c in sc.clips], sc.description)
+    frames = sc.expected_frames(args.fps)
+    rows = []
+    for rep in range(args.repeat):
+        def one(tag: str, extra: list[str]) -> tuple[float, Proc, dict]:
+            work = Path(tempfile.mkdtemp(prefix=f"fleet-{tag}-", dir=work_root))
+            store = work / "store"
+            argv, env = framex._command(sc, args.fps, work, work / "out", store, str(store))
+            os.sync()
+            wall, procs = run_parallel([argv + extra], work / "logs", args.timeout, env)
+            result = Framex._result(sc, argv + extra, procs[0])
+            if not args.keep:
+                shutil.rmtree(work, ignore_errors=True)
+            return wall, procs[0], result
+
+        _, full, full_result = one("full", [])
+        full_cpu = full.user_s + full.sys_s
+        log(f"[{rep + 1}/{args.repeat}] fleet    full run  cpu {full_cpu:7.3f} s  frames "
+            f"{full_result.get('totalFrames')}  decoded {breakdown_value(full_result, 'framesDecoded')}")
+        for n in FLEET_SLICES:
+            slices = []
+            for a, b in fleet_cuts(frames, n):
+                wall, p, result = one(f"{n}-{a}", ["--frames", f"{a}..{b}"])
+                decoded = breakdown_value(result, "framesDecoded") or 0
+                encoded = breakdown_value(result, "framesEncoded") or 0
+                slices.append({"frames": [a, b], "cpu_s": round(p.user_s + p.sys_s, 4),
+                               "wall_s": round(wall, 4),
+                               "decoded": decoded, "encoded": encoded,
+                               "lead_in": max(0, decoded - encoded), "seeks": breakdown_value(result, "seeks"),
+                               "total_frames": result.get("totalFrames")})
+            cpu = sum(s["cpu_s"] for s in slices)
+            lead_in = sum(s["lead_in"] for s in slices)
+            goal = FLEET_CPU_GOAL + lead_in / frames if frames else FLEET_CPU_GOAL
+            row = {"repeat": rep, "slices": n, "frames": frames, "cpu_s": round(cpu, 4),
+                   "full_cpu_s": round(full_cpu, 4), "cpu_ratio": round(cpu / full_cpu, 3) if full_cpu else None,
+                   "goal": round(goal, 3), "slowest_wall_s": max(s["wall_s"] for s in slices),
+                   "decoded_per_slice": [s["decoded"] for s in slices],
+                   "lead_in_per_slice": [s["lead_in"] for s in slices], "per_slice": slices,
+                   "frames_total": sum(s["total_frames"] or 0 for s in slices)}
+            if row["frames_total"] != frames:
+                log(f"warning: fleet {n} slices produced {row['frames_total']} frames, {frames} expected")
+            rows.append(row)
+            log(f"[{rep + 1}/{args.repeat}] fleet    {n} slice(s) cpu {cpu:7.3f} s  "
+                f"÷ full {row['cpu_ratio']}  (goal ≤ {row['goal']})  slowest {row['slowest_wall_s']:.3f} s  "
+                f"decoded {row['decoded_per_slice']}")
+    return rows
+
+
+def fleet_table(rows: list[dict], markdown: bool) -> str:
+    """Medians over repeats, one line per slicing."""
+    out = []
+    for n in FLEET_SLICES:
+        mine = [r for r in rows if r["slices"] == n]
+        if not mine:
+            continue
+        ratio = median([r["cpu_ratio"] for r in mine if r["cpu_ratio"] is not None])
+        goal = median([r["goal"] for r in mine])
+        decoded = [median([r["decoded_per_slice"][i] for r in mine]) for i in range(n)]
+        lead = [median([r["lead_in_per_slice"][i] for r in mine]) for i in range(n)]
+        out.append([str(n), fmt(median([r["cpu_s"] for r in mine])),
+                    fmt(median([r["full_cpu_s"] for r in mine])), fmt(ratio, 3), fmt(goal, 3),
+                    "yes" if ratio is not None and ratio <= goal else "no",
+                    fmt(median([r["slowest_wall_s"] for r in mine]), 3),
+                    " ".join(fmt(d, 0) for d in decoded), " ".join(fmt(x, 0) for x in lead)])
+    return render_table(["slices", "CPU s", "full CPU s", "CPU ÷ full", "goal", "met",
+                         "slowest wall s", "decoded per slice", "lead-in per slice"], out, markdown) + \
+        ("\n(fleet: every slice a cold worker with its own store, run one after another; goal = "
+         f"{FLEET_CPU_GOAL} + measured lead-in ÷ frames; wall = the whole process)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1206,6 +1303,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="raw results file (default: bench/out/results.json, "
                          "bench/out/results-quick.json with --quick)")
     ap.add_argument("--keep", action="store_true", help="keep frame output dirs in bench/out/work")
+    ap.add_argument("--fleet-seconds", type=Fraction, default=None,
+                    help="fleet: cut the control composition to this many seconds (a smoke test)")
     args = ap.parse_args(argv)
     args.scenarios = [s for s in args.scenarios.split(",") if s]
     args.methods = [m for m in args.methods.split(",") if m]
@@ -1239,6 +1338,7 @@ def main(argv=None) -> int:
     }
     measurements: list[Measurement] = []
     fixtures: dict[str, Fixture] = {}
+    fleet: list[dict] = []
     try:
         framex = None
         if set(FRAMEX_METHODS) & set(args.methods):
@@ -1273,12 +1373,19 @@ def main(argv=None) -> int:
         for rep in range(args.repeat):
             runner.rep = rep
             for name in args.scenarios:
+                if name == "fleet":
+                    continue
                 sc = scenarios[name]
                 units = plan_units(sc, args.methods, args.framex_cache)
                 # Rotate the order each repeat so no method always runs first.
                 k = rep % len(units) if units else 0
                 for unit in units[k:] + units[:k]:
                     runner.run_unit(sc, unit)
+        if "fleet" in args.scenarios:
+            if framex is None or not framex.has_cache_flag:
+                raise BenchError("the fleet scenario needs framex (a --methods list with framex) "
+                                 "with --cache-dir and --frames")
+            fleet = run_fleet(framex, scenarios["fleet"], args, work_root, args.fleet_seconds)
     except BenchError as e:
         write_results(args.results, meta, fixtures, measurements, None, failure=str(e))
         log(f"\nerror: {e}\n(partial raw results in {args.results}; "
@@ -1293,7 +1400,9 @@ def main(argv=None) -> int:
         meta["framex_rebuilt_during_run"] = True
         log(f"note: {framex.original} was rebuilt during the benchmark; every run used the copy "
             f"taken at the start (sha256 {framex.sha256[:12]})")
-    rows, breakdowns = summarize(measurements, args.scenarios, args.cores, args.fps, scenarios)
+    names = [s for s in args.scenarios if s != "fleet"]
+    rows, breakdowns = summarize(measurements, names, args.cores, args.fps, scenarios)
+    meta["fleet"] = fleet
     write_results(args.results, meta, fixtures, measurements, (rows, breakdowns))
     header = (f"framex benchmark{' (quick)' if args.quick else ''}: medians of {args.repeat} "
               f"interleaved run(s), {args.cores} cores, fps {args.fps}, "
@@ -1303,7 +1412,11 @@ def main(argv=None) -> int:
                   if "framex" in args.methods and args.framex_cache == "empty" else
                   "; warm runs against a store filled by an untimed cold run")
                  if framex and set(WARM_METHODS) & set(args.methods) else ""))
-    print(report(rows, breakdowns, args.markdown, header, meta.get("framex_startup_ms")))
+    if names:
+        print(report(rows, breakdowns, args.markdown, header, meta.get("framex_startup_ms")))
+    if fleet:
+        print(header if not names else "")
+        print(fleet_table(fleet, args.markdown))
     log(f"\nraw results: {args.results}")
     return 0
 

@@ -17,6 +17,8 @@ Examples:
   framex extract comp.json --json           # frames stay in the store; see each clip's \"dir\"
   framex extract index.html --out frames    # a HyperFrames HTML composition
   framex frame index.html --at 2.5          # which frame file each clip shows at t = 2.5 s
+  framex extract comp.json --frames 450..900 --json   # one slice of a chunked render
+  framex extract comp.json --time 15..30 --json       # the same slice by time (at 30 fps)
   framex cache stats
 
 Exit status: 0 every clip extracted, 1 some clips failed (or the run was cancelled),
@@ -112,6 +114,11 @@ enum Command {
         after_help = "Frames are written to OUT/<clipId>/frame_00001.jpg … (PNG for sources with alpha), or left in the\n\
 store (each clip's \"dir\" in the result) without --out. Each clip folder appears only once complete;\n\
 Ctrl-C (or SIGTERM, SIGHUP, SIGQUIT) stops promptly and leaves no partial files.\n\n\
+--frames A..B (or --time S..E) extracts only what composition frames A <= n < B show (frame n at\n\
+n/fps), by the lookup rules (loops wrap, held frames, inclusive end): a clip's frame k keeps its\n\
+name frame_<k+1> whichever run made it, and the result lists each clip's \"ranges\" of indices.\n\
+A slice ending past the composition (its timelineEnd, else its last clip end) is refused.\n\
+--indices FILE gives explicit per-clip indices instead (clips not named get none).\n\n\
 A clip src may be an https:// URL: downloaded once into the store (limits: --download-max,\n\
 --download-timeout, --download-stall-timeout) and reused by later runs without any network\n\
 request (URLs are treated as immutable). Loopback/private/link-local addresses and plain\n\
@@ -202,6 +209,61 @@ struct RunArgs {
     /// link-local addresses, and plain http:// (normally refused as source_rejected)
     #[arg(long)]
     allow_private_network: bool,
+    /// Only what composition frames A <= n < B show (0-based, frame n at n/fps), overriding the
+    /// composition's "frames"; must end within the composition
+    #[arg(long, value_name = "A..B", conflicts_with = "time")]
+    frames: Option<String>,
+    /// The same slice by time: the composition frames n with S <= n/fps < E (seconds: decimals
+    /// or exact num/den)
+    #[arg(long, value_name = "S..E")]
+    time: Option<String>,
+    /// Explicit frame indices per clip, a JSON file {"clipId": [{"firstFrame": 450, "frames": 30},
+    /// ...]}: only the clips named get frames, only those listed
+    #[arg(long, value_name = "FILE")]
+    indices: Option<PathBuf>,
+}
+
+/// `A..B` as two parts.
+fn split_range(s: &str) -> Option<(&str, &str)> {
+    let (a, b) = s.split_once("..")?;
+    Some((a.trim(), b.trim()))
+}
+
+/// A time in seconds: a decimal (full precision) or an exact `num/den`.
+fn parse_time(s: &str) -> Option<Rational> {
+    if s.contains('/') {
+        Rational::parse_exact(s)
+    } else {
+        Rational::parse_decimal_precise(s)
+    }
+}
+
+/// The slice and index list the arguments ask for, checked against `comp`; `Err` is the message.
+fn slice_options(run: &RunArgs, comp: &framex::Composition, opts: &mut ExtractOptions) -> Result<(), String> {
+    if let Some(f) = &run.frames {
+        let (a, b) = split_range(f)
+            .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+            .ok_or_else(|| format!("--frames: expected A..B, two composition frame numbers, got {f:?}"))?;
+        opts.frames = Some(framex::FrameRange::new(a, b).map_err(|e| format!("--frames: {}", e.message))?);
+    }
+    if let Some(t) = &run.time {
+        let (s, e) = split_range(t)
+            .and_then(|(s, e)| Some((parse_time(s)?, parse_time(e)?)))
+            .ok_or_else(|| format!("--time: expected S..E in seconds (decimals or num/den), got {t:?}"))?;
+        opts.frames =
+            Some(framex::FrameRange::from_time(s, e, comp.fps()).map_err(|e| format!("--time: {}", e.message))?);
+    }
+    if let Some(path) = &run.indices {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("--indices: cannot read {}: {e}", path.display()))?;
+        opts.indices = Some(serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "--indices: {}: expected {{\"<clipId>\": [{{\"firstFrame\": N, \"frames\": N}}, ...]}}: {e}",
+                path.display()
+            )
+        })?);
+    }
+    opts.check_for(comp)
 }
 
 /// A positive number of seconds.
@@ -271,11 +333,20 @@ fn main() -> ExitCode {
                 .iter()
                 .map(|(text, t)| {
                     let clips: Vec<serde_json::Value> = lookup
-                        .frame_at(*t)
+                        .shown_at(*t)
                         .into_iter()
-                        .map(|(c, k)| {
+                        .map(|(c, shown)| {
                             let clip = &res.clips[c];
-                            serde_json::json!({ "id": clip.id, "index": k, "file": clip.frame_path(k) })
+                            match shown {
+                                framex::Shown::Frame(k) => {
+                                    serde_json::json!({ "id": clip.id, "index": k, "file": clip.frame_path(k) })
+                                }
+                                // On screen, but outside what this run extracted: say so rather
+                                // than name a file that is not there.
+                                framex::Shown::NotExtracted(k) => {
+                                    serde_json::json!({ "id": clip.id, "index": k, "file": null, "extracted": false })
+                                }
+                            }
                         })
                         .collect();
                     serde_json::json!({ "t": text.parse::<f64>().unwrap_or(t.to_f64()), "clips": clips })
@@ -325,6 +396,10 @@ fn run_extraction(run: &RunArgs, cancel: &CancelToken) -> Result<ExtractionResul
         comp.set_quality(q).expect("clap keeps --quality within 1..=100");
     }
     comp.tonemap |= run.tonemap;
+    if let Err(msg) = slice_options(run, &comp, &mut opts) {
+        eprintln!("framex: {msg}");
+        return Err(ExitCode::from(2));
+    }
     let show_progress = !run.quiet && std::io::stderr().is_terminal();
     let bar = show_progress.then(|| Arc::new(Bar::default()));
     opts.gc = run.cache.gc();

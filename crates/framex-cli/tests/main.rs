@@ -26,5 +26,7 @@ mod oracle;
 mod probe;
 // URL sources: download once into the store, limits, redirects, resume, private addresses.
 mod remote;
+// Chunked renders: timeline slices and index lists that add up to exactly one full run.
+mod slices;
 // The frame store: reuse, content addressing, concurrent processes, kill -9, GC, `--cache-dir off`.
 mod store;

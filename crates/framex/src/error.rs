@@ -24,6 +24,9 @@ pub enum ErrorKind {
     OutputFailed,
     /// A remote source could not be downloaded (timeout, stall, 5xx, connection lost).
     DownloadFailed,
+    /// The options ask for frames the composition cannot give: a slice past its end, an index
+    /// list naming a clip it does not have. Every clip of the call fails with it.
+    InvalidRequest,
     Cancelled,
     Internal,
 }
@@ -47,6 +50,7 @@ impl ErrorKind {
             ErrorKind::DecodeFailed => "decode_failed",
             ErrorKind::OutputFailed => "output_failed",
             ErrorKind::DownloadFailed => "download_failed",
+            ErrorKind::InvalidRequest => "invalid_request",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Internal => "internal",
         }

@@ -39,8 +39,13 @@ impl ClipError {
 pub struct ClipFrames {
     pub id: String,
     pub src: String,
-    /// Number of frame files, `frame_00001.<ext>` … in `dir`.
+    /// Number of frame files this run produced for the clip: all of them (`frame_00001.<ext>`
+    /// … in `dir`), or, for a slice or an index list, those `ranges` lists.
     pub frames: u64,
+    /// The frame indices (0-based) whose files exist, as sorted half-open ranges:
+    /// `[[0, 120], [300, 450]]`; a whole clip is `[[0, n]]`. Frame `k` is always the file
+    /// `frame_<k+1>` ([`ClipFrames::frame_path`]), whichever run produced it.
+    pub ranges: Vec<[u64; 2]>,
     pub dir: PathBuf,
     pub fps: f64,
     pub format: ImageFormat,
@@ -64,9 +69,15 @@ pub struct ClipFrames {
 }
 
 impl ClipFrames {
-    /// Path of 0-based frame `k`.
+    /// Path of 0-based frame `k` (global numbering: the same name in a whole run and in any
+    /// slice). The file exists for every `k` of [`ClipFrames::indices`].
     pub fn frame_path(&self, k: u64) -> PathBuf {
         self.dir.join(frame_file_name(k, self.format.extension()))
+    }
+
+    /// Every frame index present, in order.
+    pub fn indices(&self) -> impl Iterator<Item = u64> + '_ {
+        crate::composition::slice::indices(&self.ranges)
     }
 }
 

@@ -520,3 +520,141 @@ fn a_lookup_over_a_result_that_crossed_json_is_exact() {
         assert!(result.clips[c].frame_path(k).is_file(), "the end instant names a file");
     }
 }
+
+// ------------------------------------------------------------------------------------------------
+// Slices and index lists (issue 12)
+// ------------------------------------------------------------------------------------------------
+
+/// Every frame file of `dir` by name, with its bytes.
+fn frame_bytes(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    entries(dir)
+        .into_iter()
+        .map(|n| (n.clone(), std::fs::read(dir.join(&n)).unwrap()))
+        .collect()
+}
+
+#[test]
+fn an_index_list_extracts_only_the_clips_and_runs_it_names() {
+    let w = Work::new();
+    synth(w.path(), "a.mp4", "160x90", 4);
+    let comp = composition(w.path(), vec![clip("a", "a.mp4", 0, 4), clip("b", "a.mp4", 1, 3)]);
+    let full_out = w.path().join("full");
+    let full = framex::extract(&comp, &options(&full_out, Some(&w.path().join("full-store"))));
+    assert!(full.success, "{:?}", full.errors);
+
+    let mut opts = options(&w.out(), Some(&w.cache()));
+    let runs = vec![
+        framex::FrameRun {
+            first_frame: 10,
+            frames: 5,
+        },
+        framex::FrameRun {
+            first_frame: 118,
+            frames: 10,
+        },
+    ];
+    opts.indices = Some([("a".to_string(), runs)].into_iter().collect());
+    let r = framex::extract(&comp, &opts);
+    assert!(r.success, "{:?}", r.errors);
+    let a = r.clips.iter().find(|c| c.id == "a").unwrap();
+    // Frames 118..128 of a 120-frame clip: only 118 and 119 exist (the rest is a warning).
+    assert_eq!(a.ranges, vec![[10, 15], [118, 120]]);
+    assert_eq!(a.frames, 7);
+    assert_eq!(a.indices().collect::<Vec<_>>(), vec![10, 11, 12, 13, 14, 118, 119]);
+    assert!(
+        r.warnings.iter().any(|w| w.contains("8 of the frame indices")),
+        "{:?}",
+        r.warnings
+    );
+    let b = r.clips.iter().find(|c| c.id == "b").unwrap();
+    assert_eq!(
+        (b.frames, b.ranges.clone()),
+        (0, vec![]),
+        "a clip the list does not name gets nothing"
+    );
+    assert_eq!(r.total_frames, 7);
+    // Global numbering: frame k is the full run's frame k, byte for byte.
+    let whole = frame_bytes(&full_out.join("a"));
+    let part = frame_bytes(&w.out().join("a"));
+    assert_eq!(part.len(), 7);
+    for k in a.indices() {
+        let name = framex::frame_file_name(k, "jpg");
+        assert!(part[&name] == whole[&name], "{name}");
+        assert!(a.frame_path(k).is_file());
+    }
+
+    // With a slice too: the frames in both.
+    opts.frames = Some(framex::FrameRange::new(0, 12).unwrap());
+    let r = framex::extract(&comp, &opts);
+    assert_eq!(r.clips.iter().find(|c| c.id == "a").unwrap().ranges, vec![[10, 12]]);
+
+    // An id the composition does not have fails the whole call, touching nothing.
+    let mut bad = options(&w.path().join("bad-out"), Some(&w.cache()));
+    bad.indices = Some([("nope".to_string(), vec![])].into_iter().collect());
+    assert!(bad.check_for(&comp).unwrap_err().contains("\"nope\""));
+    let r = framex::extract(&comp, &bad);
+    assert!(!r.success && r.clips.is_empty());
+    assert!(
+        r.errors
+            .iter()
+            .all(|e| e.kind == ErrorKind::InvalidRequest && !e.retryable),
+        "{:?}",
+        r.errors
+    );
+    assert!(entries(&w.path().join("bad-out")).is_empty());
+}
+
+#[test]
+fn a_lookup_over_a_slice_says_not_extracted_outside_it_even_after_json() {
+    let w = Work::new();
+    synth(w.path(), "a.mp4", "160x90", 3);
+    let mut looping = clip("loop", "a.mp4", 0, 3);
+    looping.looping = true;
+    looping.end = Some(Rational::from_int(8));
+    let mut comp = composition(w.path(), vec![clip("a", "a.mp4", 0, 3), looping]);
+    comp.set_timeline_end(Some(Rational::from_int(8))).unwrap();
+    assert_eq!(comp.frame_count(), Some(240));
+    let mut opts = options(&w.out(), Some(&w.cache()));
+    opts.frames = Some(framex::FrameRange::new(60, 150).unwrap());
+    let result = framex::extract(&comp, &opts);
+    assert!(result.success, "{:?}", result.errors);
+    let json: Value = serde_json::from_str(&serde_json::to_string(&result).unwrap()).unwrap();
+    assert_eq!(json["clips"][0]["ranges"], serde_json::json!([[60, 90]]));
+    assert_eq!(json["clips"][0]["timing"]["ranges"], serde_json::json!([[60, 90]]));
+    let timings: Vec<framex::ClipTiming> = json["clips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| serde_json::from_value(c["timing"].clone()).unwrap())
+        .collect();
+    for lookup in [result.lookup(), framex::FrameLookup::new(timings)] {
+        // Every time inside the slice is answered with a file that exists.
+        for n in 60..150 {
+            let t = Rational::new(n, 30);
+            for (c, shown) in lookup.shown_at(t) {
+                match shown {
+                    framex::Shown::Frame(k) => assert!(result.clips[c].frame_path(k).is_file(), "t = {t}"),
+                    framex::Shown::NotExtracted(k) => panic!("t = {t}: clip {c} frame {k} not extracted"),
+                }
+            }
+        }
+        // Outside it: on screen, but not extracted — not another frame, and not inactive.
+        assert_eq!(
+            lookup.shown_at(Rational::from_int(1)),
+            vec![
+                (0, framex::Shown::NotExtracted(30)),
+                (1, framex::Shown::NotExtracted(30))
+            ]
+        );
+        assert_eq!(
+            lookup.shown_at(Rational::from_int(7)),
+            vec![(1, framex::Shown::NotExtracted(210))]
+        );
+        assert_eq!(lookup.shown_at(Rational::from_int(9)), vec![]);
+    }
+    // A slice past the composition's end is refused as a whole.
+    opts.frames = Some(framex::FrameRange::new(200, 241).unwrap());
+    assert!(opts.check_for(&comp).unwrap_err().contains("240 frames"));
+    let r = framex::extract(&comp, &opts);
+    assert!(r.errors.iter().all(|e| e.kind == ErrorKind::InvalidRequest) && r.errors.len() == 2);
+}

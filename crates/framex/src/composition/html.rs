@@ -136,6 +136,7 @@ pub fn parse_html(text: &str, name: &str, base_dir: &Path) -> Result<Composition
         tonemap: false,
         timeline_end,
         clips,
+        frames: None,
         base_dir: base_dir.to_path_buf(),
     })
 }

@@ -46,6 +46,22 @@ pub struct ClipTiming {
     /// The frames cover every sample of the window, loops unrolled (framex's own clips): wrap
     /// only past the last frame (the inclusive end instant), so grid times use their exact file.
     pub unrolled: bool,
+    /// The frame indices that were extracted, as sorted half-open ranges (`[[0, 120], [300,
+    /// 450]]`; a whole clip is `[[0, frameCount]]`). A result of a slice holds only part of a
+    /// clip: [`ClipTiming::shown_at`] tells a frame that was not extracted from one that is.
+    /// `None` (a timing built by hand, or read from a result older than slices): every frame.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranges: Option<Vec<[u64; 2]>>,
+}
+
+/// What one active clip shows at a composition time ([`FrameLookup::shown_at`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shown {
+    /// 0-based frame `k`, whose file the result holds.
+    Frame(u64),
+    /// The clip is on screen showing frame `k`, but this result did not extract it (a slice's
+    /// result asked about a time outside its slice): extract it, do not show another frame.
+    NotExtracted(u64),
 }
 
 /// `1e-9`, exactly.
@@ -67,7 +83,58 @@ impl ClipTiming {
             frame_count: window.frame_count,
             loop_cycle: window.loop_cycle.map(|(_, len)| len),
             unrolled: true,
+            ranges: None,
         }
+    }
+
+    /// Whether frame `k` was extracted (see [`ClipTiming::ranges`]).
+    pub fn is_extracted(&self, k: u64) -> bool {
+        match &self.ranges {
+            Some(r) => super::slice::contains(r, k),
+            None => k < self.frame_count,
+        }
+    }
+
+    /// What the clip shows at `t`: `None` when it is not on screen (as [`ClipTiming::frame_at`]),
+    /// else the frame and whether the result holds it.
+    pub fn shown_at(&self, t: Rational) -> Option<Shown> {
+        let k = self.frame_at(t)?;
+        Some(if self.is_extracted(k) {
+            Shown::Frame(k)
+        } else {
+            Shown::NotExtracted(k)
+        })
+    }
+
+    /// The frames this clip shows at composition frames `slice` (frame `n` at `n / fps`), by
+    /// [`ClipTiming::frame_at`] itself — loop wrap, rate, held last frame, inclusive end — as
+    /// normalised ranges. A held tail costs one frame: past the last frame of a clip that does
+    /// not loop every instant shows that frame, so the walk stops there; anywhere else it
+    /// visits each active composition frame of the slice once.
+    pub(crate) fn frames_shown(&self, fps: Rational, slice: super::slice::FrameRange) -> Vec<[u64; 2]> {
+        if self.frame_count == 0 || !fps.is_positive() {
+            return Vec::new();
+        }
+        let first = u64::try_from((self.start * fps).ceil().max(0)).unwrap_or(u64::MAX);
+        let Ok(last) = u64::try_from((self.end * fps).floor()) else {
+            return Vec::new();
+        };
+        let (from, to) = (slice.start.max(first), slice.end.min(last.saturating_add(1)));
+        let mut shown: Vec<[u64; 2]> = Vec::new();
+        for n in from..to {
+            let Some(k) = self.frame_at(Rational::from(n as i128) / fps) else {
+                continue;
+            };
+            match shown.last_mut() {
+                Some(r) if r[1] == k => r[1] = k + 1,
+                Some(r) if r[0] <= k && k < r[1] => {}
+                _ => shown.push([k, k + 1]),
+            }
+            if k + 1 >= self.frame_count && self.loop_cycle.is_none() {
+                break;
+            }
+        }
+        super::slice::normalize(shown)
     }
 
     /// The frame on screen at composition time `t` (`FrameLookupTable` semantics): `None`
@@ -153,6 +220,19 @@ impl FrameLookup {
     pub fn clip_frame_at(&self, clip: usize, t: Rational) -> Option<u64> {
         self.clips.get(clip)?.frame_at(t)
     }
+
+    /// Every clip on screen at `t` as `(clip index, what it shows)`, in clip order. Unlike
+    /// [`FrameLookup::frame_at`] (which names the frame on screen whether or not its file was
+    /// extracted), this tells a frame the result holds from one it does not: over a slice's
+    /// result, every time inside the slice is a [`Shown::Frame`], and a clip on screen outside
+    /// it a [`Shown::NotExtracted`] — never another frame, and never "inactive".
+    pub fn shown_at(&self, t: Rational) -> Vec<(usize, Shown)> {
+        self.clips
+            .iter()
+            .enumerate()
+            .filter_map(|(i, clip)| clip.shown_at(t).map(|s| (i, s)))
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -177,6 +257,7 @@ mod tests {
             frame_count: frames,
             loop_cycle: None,
             unrolled: false,
+            ranges: None,
         }
     }
 
@@ -278,6 +359,7 @@ mod tests {
             frame_count: 600,
             loop_cycle: None,
             unrolled: false,
+            ranges: None,
         };
         let table = one(clip);
         assert_eq!(frame(&table, "5"), None);
@@ -416,6 +498,77 @@ mod tests {
         // whose media time 0.2 + 12/30 = 0.6 is the wrapped media time — not the held frame 59.
         assert_eq!(clip.frame_at(r("2.5")), Some(12));
         assert_eq!(w.media_time(12), r("0.6"));
+    }
+
+    #[test]
+    fn the_frames_a_slice_shows_are_the_lookups_answers_at_its_frames() {
+        use crate::composition::slice::{normalize, FrameRange};
+        let fps = Rational::from_int(30);
+        // (start, end, mediaStart, rate, loop) over a 2 s source: off-grid starts, a preroll,
+        // loops (wrapping at the inclusive end), double rate, a long held tail.
+        let cases = [
+            ("0", "4", "0", "1", false),
+            ("0.51", "1.995", "0.2", "1", false),
+            ("-1", "3", "0.5", "1", true),
+            ("0.5", "2.5", "0.2", "1", true),
+            ("1", "9", "0", "2", false),
+            ("2", "60", "1.5", "0.5", false),
+        ];
+        for (start, end, media_start, rate, looping) in cases {
+            let mut c = ClipSpec::new("c", "s.mp4");
+            c.start = r(start);
+            c.end = Some(r(end));
+            c.media_start = r(media_start);
+            c.playback_rate = r(rate);
+            c.looping = looping;
+            let w = resolve_window(&c, fps, None, r("2")).unwrap();
+            let clip = ClipTiming::from_window("c", &w);
+            for (a, b) in [
+                (0, 1900),
+                (0, 1),
+                (15, 16),
+                (20, 75),
+                (59, 61),
+                (60, 61),
+                (89, 95),
+                (240, 1800),
+            ] {
+                let slice = FrameRange::new(a, b).unwrap();
+                let brute = normalize(
+                    (a..b)
+                        .filter_map(|n| clip.frame_at(Rational::from(n as i128) / fps))
+                        .map(|k| [k, k + 1])
+                        .collect(),
+                );
+                assert_eq!(
+                    clip.frames_shown(fps, slice),
+                    brute,
+                    "{start}..{end} loop {looping}, slice {a}..{b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_timing_with_ranges_says_which_frames_were_not_extracted() {
+        let mut clip = timing("hero", "0", "5", 150, 30);
+        clip.ranges = Some(vec![[30, 60]]);
+        assert_eq!(clip.shown_at(r("1.5")), Some(Shown::Frame(45)));
+        assert_eq!(clip.shown_at(r("0.5")), Some(Shown::NotExtracted(15)));
+        assert_eq!(clip.shown_at(r("6")), None);
+        let json = serde_json::to_string(&clip).unwrap();
+        assert!(json.contains(r#""ranges":[[30,60]]"#), "{json}");
+        let back: ClipTiming = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, clip);
+        // A timing without ranges (older results) holds every frame.
+        let old: ClipTiming = serde_json::from_str(&json.replace(r#","ranges":[[30,60]]"#, "")).unwrap();
+        assert_eq!(old.shown_at(r("0.5")), Some(Shown::Frame(15)));
+        let table = FrameLookup::new(vec![clip, old]);
+        assert_eq!(
+            table.shown_at(r("0.5")),
+            vec![(0, Shown::NotExtracted(15)), (1, Shown::Frame(15))]
+        );
+        assert_eq!(table.frame_at(r("0.5")), vec![(0, 15), (1, 15)]);
     }
 
     #[test]

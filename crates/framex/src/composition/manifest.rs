@@ -2,6 +2,7 @@
 //!
 //! ```json
 //! { "fps": 30, "format": "auto", "quality": 95, "tonemap": false, "timelineEnd": 20,
+//!   "frames": [0, 300],
 //!   "videos": [ { "id": "intro", "src": "media/intro.mp4", "start": 0, "end": 4,
 //!                 "mediaStart": 3, "loop": false, "playbackRate": 1, "hasAudio": false } ] }
 //! ```
@@ -11,6 +12,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
+use super::slice::FrameRange;
 use super::{check_end, check_id, check_media_start, check_playback_rate};
 use super::{ClipSpec, Composition, FormatChoice, InputError};
 use crate::time::Rational;
@@ -20,7 +22,7 @@ pub const DEFAULT_FPS: i64 = 30;
 /// JPEG quality default (≈ ffmpeg `-q:v 2`, HyperFrames' default).
 pub const DEFAULT_QUALITY: u8 = 95;
 
-const TOP_FIELDS: &[&str] = &["fps", "format", "quality", "tonemap", "timelineEnd", "videos"];
+const TOP_FIELDS: &[&str] = &["fps", "format", "quality", "tonemap", "timelineEnd", "frames", "videos"];
 const CLIP_FIELDS: &[&str] = &[
     "id",
     "src",
@@ -102,6 +104,10 @@ pub(super) fn from_value(root: &Value, name: &str, base_dir: &Path) -> Result<Co
             Some(t)
         }
     };
+    let frames = match obj.get("frames") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(parse_frames(v).map_err(|m| err("frames", m))?),
+    };
     let videos = match obj.get("videos") {
         Some(Value::Array(a)) => a,
         Some(v) => return Err(err("videos", format!("expected an array of clips, got {v}"))),
@@ -124,8 +130,21 @@ pub(super) fn from_value(root: &Value, name: &str, base_dir: &Path) -> Result<Co
         tonemap,
         timeline_end,
         clips,
+        frames,
         base_dir: base_dir.to_path_buf(),
     })
+}
+
+/// `"frames": [A, B]`: composition frames `A ≤ n < B`.
+fn parse_frames(v: &Value) -> Result<FrameRange, String> {
+    let expected = || format!("expected [start, end] composition frame numbers (integers), got {v}");
+    match v.as_array().map(|a| a.as_slice()) {
+        Some([a, b]) => {
+            let (a, b) = a.as_u64().zip(b.as_u64()).ok_or_else(expected)?;
+            FrameRange::new(a, b).map_err(|e| e.message)
+        }
+        _ => Err(expected()),
+    }
 }
 
 fn reject_unknown(
@@ -279,5 +298,24 @@ mod tests {
         assert_eq!(e.location, "comp.json: videos[0].end");
         let e = parse(r#"{"fps":30}"#).unwrap_err();
         assert_eq!(e.location, "comp.json: videos");
+    }
+
+    #[test]
+    fn a_slice_of_the_timeline_is_a_pair_of_frame_numbers() {
+        let c = parse(r#"{"frames": [30, 90], "videos": []}"#).unwrap();
+        assert_eq!(c.frames(), Some(FrameRange { start: 30, end: 90 }));
+        for bad in [
+            r#"[90, 30]"#,
+            r#"[5, 5]"#,
+            r#"[1]"#,
+            r#"[0.5, 3]"#,
+            r#""0..3""#,
+            r#"[-1, 3]"#,
+        ] {
+            let e = parse(&format!(r#"{{"frames": {bad}, "videos": []}}"#)).unwrap_err();
+            assert_eq!(e.location, "comp.json: frames", "{bad}");
+        }
+        let e = parse(r#"{"Frames": [0, 3], "videos": []}"#).unwrap_err();
+        assert!(e.message.contains("did you mean \"frames\""), "{}", e.message);
     }
 }

@@ -8,6 +8,7 @@
 pub mod html;
 pub mod lookup;
 pub mod manifest;
+pub mod slice;
 pub mod window;
 
 use std::path::PathBuf;
@@ -56,6 +57,8 @@ pub struct Composition {
     /// The composition's end on the timeline, if known (not negative); clips are cut there.
     timeline_end: Option<Rational>,
     clips: Vec<ClipSpec>,
+    /// The timeline slice to extract (the manifest's `frames`), if only part is wanted.
+    frames: Option<slice::FrameRange>,
     /// Folder that relative `src` paths are resolved against (the manifest's folder).
     pub base_dir: PathBuf,
 }
@@ -71,6 +74,7 @@ impl Composition {
             tonemap: false,
             timeline_end: None,
             clips: Vec::new(),
+            frames: None,
             base_dir: base_dir.into(),
         };
         c.set_fps(fps)?;
@@ -136,6 +140,36 @@ impl Composition {
         }
         self.timeline_end = end;
         Ok(())
+    }
+
+    /// The timeline slice this composition asks for (the manifest's `"frames": [A, B]`), if
+    /// any; [`crate::ExtractOptions::frames`] overrides it.
+    pub fn frames(&self) -> Option<slice::FrameRange> {
+        self.frames
+    }
+
+    /// Sets (or clears) the timeline slice: composition frames `start..end`, not empty.
+    pub fn set_frames(&mut self, frames: Option<slice::FrameRange>) -> Result<(), InputError> {
+        if let Some(f) = frames {
+            slice::FrameRange::new(f.start, f.end)?;
+        }
+        self.frames = frames;
+        Ok(())
+    }
+
+    /// How many composition frames the timeline has (frames `0..n`, frame `n` at `n / fps`),
+    /// when that is known without opening any media: `ceil(end · fps)` with `end` the
+    /// `timelineEnd`, else the latest clip `end` when every clip has one. `None` when a clip
+    /// plays to its source's natural end and no `timelineEnd` is given (or there is no clip).
+    pub fn frame_count(&self) -> Option<u64> {
+        let end = match self.timeline_end {
+            Some(e) => e,
+            None => {
+                let ends: Option<Vec<Rational>> = self.clips.iter().map(|c| c.end).collect();
+                ends?.into_iter().max()?
+            }
+        };
+        u64::try_from((end * self.fps).ceil().max(0)).ok()
     }
 
     /// The clips, in composition order.

@@ -26,10 +26,11 @@ use output::{
     StoreTarget,
 };
 use pipeline::{run_pipeline, Shared, SourcePlan};
-use plan::{choose_variant, clip_key, clip_window, group_needs, plan_clip, split_stored};
-use plan::{PlannedClip, Render, SourceNeeds, SourceNo};
+use plan::{choose_variant, clip_key, clip_window, group_slots, is_partial, partial_clip_key, plan_clip_frames};
+use plan::{split_stored, PlannedClip, Render, Request, SourceNeeds, SourceNo};
 
 use crate::composition::lookup::ClipTiming;
+use crate::composition::slice::count;
 use crate::composition::Composition;
 use crate::control::{CancelToken, Progress};
 use crate::error::{ErrorKind, Failure};
@@ -76,6 +77,20 @@ pub struct ExtractOptions {
     /// Which `https://` sources may be fetched and within which limits (size, time; the
     /// testing allowance for private addresses). Default: [`RemotePolicy::default`].
     pub remote: RemotePolicy,
+    /// Extract only what a slice of the timeline shows: for composition frames `start ≤ n <
+    /// end` (frame `n` at `n / fps`), each clip's frames on screen then by the lookup rules
+    /// (loop wrap, rate, held last frame, inclusive end). Overrides the composition's own
+    /// [`Composition::frames`]. A clip keeps its global numbering (its frame `k` is
+    /// `frame_<k+1>` in any run), and the result lists which indices exist
+    /// ([`ClipFrames::ranges`]). Must end within the composition when its end is known
+    /// ([`Composition::frame_count`]). Default: `None` (the whole timeline).
+    pub frames: Option<crate::FrameRange>,
+    /// Explicit frame indices per clip id (HyperFrames' `frameRanges`: runs of `{firstFrame,
+    /// frames}`). Only the clips named get frames, only those listed (indices past a clip's
+    /// frames do not exist: they are left out, with a warning). With [`frames`](Self::frames)
+    /// too, a clip gets the frames in both. An id the composition does not have fails the call.
+    /// Default: `None` (every frame of every clip).
+    pub indices: Option<std::collections::BTreeMap<String, Vec<crate::FrameRun>>>,
 }
 
 /// Below this much free space the store counts as full: the run goes uncached (with a warning)
@@ -97,6 +112,8 @@ impl Default for ExtractOptions {
             trace: false,
             source_timeout: Some(DEFAULT_SOURCE_TIMEOUT),
             remote: RemotePolicy::default(),
+            frames: None,
+            indices: None,
         }
     }
 }
@@ -113,6 +130,8 @@ impl std::fmt::Debug for ExtractOptions {
             .field("trace", &self.trace)
             .field("source_timeout", &self.source_timeout)
             .field("remote", &self.remote)
+            .field("frames", &self.frames)
+            .field("indices", &self.indices)
             .finish()
     }
 }
@@ -124,6 +143,50 @@ impl ExtractOptions {
     pub fn check(&self) -> Result<(), String> {
         if self.out_dir.is_none() && self.cache_dir.is_none() {
             return Err("nowhere to write frames: give an output folder or enable the cache".into());
+        }
+        Ok(())
+    }
+
+    /// [`ExtractOptions::check`], and whether what they ask of `comp` exists: the slice (these
+    /// options' [`frames`](Self::frames), else the composition's) is not empty and ends within
+    /// the timeline when its length is known ([`Composition::frame_count`]; a composition
+    /// whose end depends on a source's length takes any slice, and one past every clip is
+    /// empty); every id in [`indices`](Self::indices) is a clip of `comp` and every run fits.
+    /// [`extract`] fails every clip with this message (`invalid_request`, or `output_failed`
+    /// for `check`'s); the `framex` command refuses the arguments with it (exit status 2).
+    pub fn check_for(&self, comp: &Composition) -> Result<(), String> {
+        self.check()?;
+        self.check_request(comp)
+    }
+
+    fn check_request(&self, comp: &Composition) -> Result<(), String> {
+        if let Some(f) = self.frames.or(comp.frames()) {
+            if f.is_empty() {
+                return Err(format!(
+                    "the slice {}..{} is empty: its start must be below its end",
+                    f.start, f.end
+                ));
+            }
+            if let Some(n) = comp.frame_count().filter(|&n| f.end > n) {
+                return Err(format!(
+                    "the slice {}..{} ends past the composition, which has {n} frames (0..{n} at {} fps)",
+                    f.start,
+                    f.end,
+                    comp.fps()
+                ));
+            }
+        }
+        for (id, runs) in self.indices.iter().flatten() {
+            if !comp.clips().iter().any(|c| &c.id == id) {
+                return Err(format!(
+                    "the frame indices name clip {id:?}, which the composition does not have"
+                ));
+            }
+            if crate::composition::slice::runs_to_ranges(runs).is_none() {
+                return Err(format!(
+                    "the frame indices of clip {id:?} run past the largest frame number"
+                ));
+            }
         }
         Ok(())
     }
@@ -315,6 +378,10 @@ impl<'a> Run<'a> {
             run.fail_all(ErrorKind::OutputFailed, &msg);
             return run;
         }
+        if let Err(msg) = opts.check_request(comp) {
+            run.fail_all(ErrorKind::InvalidRequest, &msg);
+            return run;
+        }
         run.store = opts.cache_dir.as_ref().and_then(|d| match Store::open(d) {
             // A full store cannot take a frame: with somewhere else to put them, run uncached.
             Ok(s) if opts.out_dir.is_some() && s.free_bytes().is_some_and(|b| b < MIN_STORE_FREE) => {
@@ -355,6 +422,14 @@ impl<'a> Run<'a> {
             );
         }
         run
+    }
+
+    /// Which frames of each clip this run produces.
+    fn request(&self) -> Request<'_> {
+        Request {
+            frames: self.opts.frames.or(self.comp.frames()),
+            indices: self.opts.indices.as_ref(),
+        }
     }
 
     fn fail_all(&self, kind: ErrorKind, message: &str) {
@@ -530,15 +605,32 @@ impl<'a> Run<'a> {
             };
             let info = meta.info();
             let variant = choose_variant(self.comp, &info, hdr);
-            let ckey = clip_key(&window, &VariantKey::new(&variant, info.rotation));
-            let Some(rec) = store.lookup_clip(key, &ckey) else {
+            let ranges = self.request().ranges(&clip.id, &window);
+            let whole_key = clip_key(&window, &VariantKey::new(&variant, info.rotation));
+            // A slice is answered by a folder of exactly its frames, or by the whole clip's.
+            let mut candidates = vec![whole_key.clone()];
+            if is_partial(&ranges, window.frame_count) {
+                candidates.insert(0, partial_clip_key(&whole_key, &ranges));
+            }
+            let found = candidates.into_iter().find_map(|ckey| {
+                let rec = store.lookup_clip(key, &ckey)?;
+                let holds = rec.frames == window.frame_count
+                    && match &rec.ranges {
+                        None => true,
+                        Some(r) => *r == ranges,
+                    };
+                holds.then_some((ckey, rec))
+            });
+            let Some((ckey, rec)) = found else {
                 continue;
             };
-            if rec.frames != window.frame_count {
-                continue;
-            }
             self.clips[i].ext = variant.format.extension();
-            self.clips[i].plan = Some(PlannedClip { window, variant, info });
+            self.clips[i].plan = Some(PlannedClip {
+                window,
+                ranges,
+                variant,
+                info,
+            });
             hits.push((i, store.clip_dir(key, &ckey), rec));
         }
         let (states, out_dir, comp, counters) = (&self.clips, &self.out_dir, self.comp, &self.counters);
@@ -553,7 +645,7 @@ impl<'a> Run<'a> {
         };
         let damaged = crate::par::map(&hits, workers, |(i, dir, rec)| {
             let st = &states[*i];
-            let frames = &rec.frames;
+            let ranges = &st.plan.as_ref().expect("a hit is planned").ranges;
             // A folder whose frames went missing or were replaced by something other than a
             // regular file is not a hit: it is moved out of the way and the clip extracted
             // again (its frames mostly come back from the store's frame objects).
@@ -570,7 +662,7 @@ impl<'a> Run<'a> {
             let published = match out_dir {
                 Some(out) => {
                     let dest = out.join(&comp.clips()[*i].id);
-                    materialize(dir, &dest, *frames, st.ext, counters).map(|_| dest)
+                    materialize(dir, &dest, ranges, st.ext, counters).map(|_| dest)
                 }
                 None => Ok(dir.clone()),
             };
@@ -636,7 +728,11 @@ impl<'a> Run<'a> {
                 }
                 None => continue,
             };
-            let (planned, frames) = match plan_clip(self.comp, clip, &src.index, &src.info, hdr) {
+            let request = Request {
+                frames: self.opts.frames.or(self.comp.frames()),
+                indices: self.opts.indices.as_ref(),
+            };
+            let (planned, frames) = match plan_clip_frames(self.comp, clip, &src.index, &src.info, hdr, &request) {
                 Ok(p) => p,
                 Err(e) => {
                     st.fail(e.kind, e.message);
@@ -654,15 +750,22 @@ impl<'a> Run<'a> {
             match (&self.store, &self.sources[s].key) {
                 (Some(store), Some(key)) => {
                     st.staging = store.temp_path(&format!("clip-{}", clip.id));
+                    let (whole_key, n) = (clip_key(&planned.window, &vkey), planned.window.frame_count);
+                    let pts = frames.iter().map(|&(_, f)| src.index.pts(f)).collect();
+                    // A partial clip gets a folder and a record of its own, never the whole
+                    // clip's: a later whole run finds its frames as frame objects instead.
+                    let (clip_key, record) = if planned.partial() {
+                        (
+                            partial_clip_key(&whole_key, &planned.ranges),
+                            ClipRecord::partial(n, planned.ranges.clone(), st.ext, vkey.as_str(), pts),
+                        )
+                    } else {
+                        (whole_key, ClipRecord::new(n, st.ext, vkey.as_str(), pts))
+                    };
                     st.store = Some(StoreTarget {
                         source: key.clone(),
-                        clip_key: clip_key(&planned.window, &vkey),
-                        record: ClipRecord::new(
-                            planned.window.frame_count,
-                            st.ext,
-                            vkey.as_str(),
-                            frames.iter().map(|&f| src.index.pts(f)).collect(),
-                        ),
+                        clip_key,
+                        record,
                     });
                 }
                 _ => {
@@ -677,8 +780,8 @@ impl<'a> Run<'a> {
                 st.fail_output(&e, format!("cannot create {}: {e}", st.staging.display()));
                 continue;
             }
-            st.remaining.store(planned.window.frame_count, Ordering::Relaxed);
-            group_needs(&mut needs[s], i, planned.variant, frames);
+            st.remaining.store(count(&planned.ranges), Ordering::Relaxed);
+            group_slots(&mut needs[s], i, planned.variant, frames);
             st.plan = Some(planned);
         }
         self.breakdown.plan_ms = ms(t);
@@ -690,7 +793,7 @@ impl<'a> Run<'a> {
         (0..self.clips.len())
             .filter(|&i| pick(i))
             .filter_map(|i| self.clips[i].plan.as_ref())
-            .map(|p| p.window.frame_count)
+            .map(|p| count(&p.ranges))
             .sum()
     }
 
@@ -792,6 +895,7 @@ impl<'a> Run<'a> {
             }
             let PlannedClip {
                 window: w,
+                ranges,
                 variant,
                 info,
             } = st.plan.clone().expect("published clip was planned");
@@ -801,10 +905,24 @@ impl<'a> Run<'a> {
             } else {
                 self.breakdown.clip_misses += 1;
             }
+            if let Some(runs) = self.opts.indices.as_ref().and_then(|ix| ix.get(&clip.id)) {
+                use crate::composition::slice::{intersect, runs_to_ranges, whole};
+                let named = runs_to_ranges(runs).unwrap_or_default();
+                let beyond = count(&named) - count(&intersect(&named, &whole(w.frame_count)));
+                if beyond > 0 {
+                    self.warnings.push(format!(
+                        "clip {:?} has {} frames: {beyond} of the frame indices asked for lie past them and do not exist",
+                        clip.id, w.frame_count
+                    ));
+                }
+            }
+            let mut timing = ClipTiming::from_window(clip.id.clone(), &w);
+            timing.ranges = Some(ranges.clone());
             clips.push(ClipFrames {
                 id: clip.id.clone(),
                 src: clip.src.clone(),
-                frames: w.frame_count,
+                frames: count(&ranges),
+                ranges,
                 dir: st.dir.get().cloned().unwrap_or_default(),
                 fps: self.comp.fps().to_f64(),
                 format: variant.format,
@@ -816,7 +934,7 @@ impl<'a> Run<'a> {
                 looping: clip.looping,
                 metadata: info,
                 cached,
-                timing: ClipTiming::from_window(clip.id.clone(), &w),
+                timing,
             });
         }
         self.counters.fill(&mut self.breakdown);

@@ -238,14 +238,16 @@ fn replace_dir(staging: &Path, dest: &Path) -> std::io::Result<()> {
 /// `cache verify`'s). One directory read plus one `statx` per frame when the record has sizes.
 /// `Err` names the first problem.
 pub(crate) fn check_clip_folder(dir: &Path, rec: &ClipRecord) -> Result<(), String> {
-    let (frames, ext) = (rec.frames, rec.ext.as_str());
+    let ext = rec.ext.as_str();
+    let held = rec.held();
     let rd = std::fs::read_dir(dir).map_err(|e| format!("cannot read it: {e}"))?;
-    let mut seen = vec![false; usize::try_from(frames).unwrap_or(usize::MAX).min(1 << 26)];
+    // Frame number (1-based) → its entry, for the frames the record says the folder holds.
+    let mut entries = std::collections::HashMap::new();
     for e in rd.flatten() {
         let name = e.file_name();
         let name = name.to_string_lossy();
         let Some(k) = parse_frame_file_name(&name)
-            .filter(|&(k, e)| e == ext && (1..=frames).contains(&k))
+            .filter(|&(k, e)| e == ext && k >= 1 && crate::composition::slice::contains(&held, k - 1))
             .map(|(k, _)| k)
         else {
             continue; // the record, or anything else: not handed out
@@ -253,27 +255,32 @@ pub(crate) fn check_clip_folder(dir: &Path, rec: &ClipRecord) -> Result<(), Stri
         if !e.file_type().is_ok_and(|t| t.is_file()) {
             return Err(format!("{name} is not a regular file"));
         }
-        let recorded = rec.pts.get((k - 1) as usize).and_then(|&p| rec.digest_of(p));
-        if let Some((size, _)) = recorded {
+        entries.insert(k - 1, e);
+    }
+    for (k, pts) in crate::composition::slice::indices(&held).zip(rec.pts.iter()) {
+        let Some(e) = entries.get(&k) else {
+            return Err(format!("{} is missing", frame_file_name(k, ext)));
+        };
+        if let Some((size, _)) = rec.digest_of(*pts) {
             if e.metadata().map(|m| m.len()).ok() != Some(size) {
-                return Err(format!("{name} is not the size recorded for it"));
+                return Err(format!("{} is not the size recorded for it", frame_file_name(k, ext)));
             }
         }
-        seen[(k - 1) as usize] = true;
     }
-    match seen.iter().position(|s| !s) {
-        Some(k) => Err(format!("{} is missing", frame_file_name(k as u64, ext))),
-        None => Ok(()),
+    if (rec.pts.len() as u64) < crate::composition::slice::count(&held) {
+        return Err("its record lists fewer frames than it holds".into());
     }
+    Ok(())
 }
 
-/// Builds `OUT/<id>` from a complete clip folder with hard links, then publishes it whole.
+/// Builds `OUT/<id>` from the frames `ranges` of a complete clip folder with hard links, then
+/// publishes it whole.
 /// Links are made relative to open directory handles (`linkat`), so each costs one short
 /// lookup instead of resolving two deep paths.
 pub(crate) fn materialize(
     src_dir: &Path,
     dest: &Path,
-    frames: u64,
+    ranges: &[[u64; 2]],
     ext: &str,
     counters: &Counters,
 ) -> std::io::Result<()> {
@@ -290,7 +297,7 @@ pub(crate) fn materialize(
         let dst = std::fs::File::open(&staging)?;
         let mut cross_fs = false;
         let mut saturated = Saturated::default();
-        for k in 0..frames {
+        for k in crate::composition::slice::indices(ranges) {
             let name = frame_file_name(k, ext);
             if !cross_fs {
                 match linkat(&src, &dst, &name) {
@@ -350,7 +357,7 @@ pub(crate) fn publish(st: &ClipState, store: Option<&Store>, counters: &Counters
             store
                 .publish_clip(&st.staging, &target.source, &target.clip_key, &record)
                 .and_then(|dir| match &st.out_final {
-                    Some(out) => materialize(&dir, out, record.frames, st.ext, counters).map(|_| out.clone()),
+                    Some(out) => materialize(&dir, out, &record.held(), st.ext, counters).map(|_| out.clone()),
                     None => Ok(dir),
                 })
         }

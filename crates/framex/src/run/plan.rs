@@ -1,20 +1,23 @@
 //! Planning: what every clip needs, decided as data before anything is decoded.
 //!
-//! For: the window of each clip, the source frame behind each of its output files, how its
+//! For: the window of each clip, which of its frames the run asks for ([`Request`]: all, a
+//! timeline slice, an index list), the source frame behind each of those output files, how its
 //! frames are rendered ([`Variant`]) and under which store keys, and, per source, which frames
 //! must be decoded and which the store already holds. Not for: opening files, decoding, or
-//! writing anything — [`plan_clip`] and [`group_needs`] are pure, and [`split_stored`] only asks
-//! the store which frames exist.
+//! writing anything — [`plan_clip_frames`] and [`group_slots`] are pure, and [`split_stored`]
+//! only asks the store which frames exist.
 //!
 //! ```text
-//!  clip + FrameIndex ──plan_clip──▶ PlannedClip + source frame per output frame
-//!  all clips of a source ──group_needs──▶ SourceNeeds: (source frame, variant) → slots
+//!  clip + FrameIndex + Request ──plan_clip_frames──▶ PlannedClip + (k, source frame) asked for
+//!  all clips of a source ──group_slots──▶ SourceNeeds: (source frame, variant) → slots
 //!  SourceNeeds + store ──split_stored──▶ Reuse (link a stored file) | Decode (frame → outputs)
 //! ```
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
+use crate::composition::lookup::ClipTiming;
+use crate::composition::slice::{indices, intersect, runs_to_ranges, whole, FrameRange, FrameRun, Ranges};
 use crate::composition::window::{resolve_window, ClipWindow, WindowError};
 use crate::composition::{ClipSpec, Composition, FormatChoice};
 use crate::encode::{ImageFormat, Variant};
@@ -41,13 +44,55 @@ pub(crate) struct Slot {
     pub k: u64,
 }
 
-/// A clip whose frames will exist: its resolved window, how its frames are rendered, and its
-/// source's metadata (for the result).
+/// A clip whose frames will exist: its resolved window, which of its frames this run produces,
+/// how they are rendered, and its source's metadata (for the result).
 #[derive(Clone, Debug)]
 pub(crate) struct PlannedClip {
     pub window: ClipWindow,
+    /// The frame indices produced (normalised ranges; `[[0, frame_count]]` for a whole clip).
+    pub ranges: Ranges,
     pub variant: Variant,
     pub info: MediaInfo,
+}
+
+impl PlannedClip {
+    /// Whether this run produces only part of the clip (a slice, or an index list).
+    pub fn partial(&self) -> bool {
+        is_partial(&self.ranges, self.window.frame_count)
+    }
+}
+
+/// Whether `ranges` is less than all of a clip of `frame_count` frames.
+pub(crate) fn is_partial(ranges: &[[u64; 2]], frame_count: u64) -> bool {
+    ranges != whole(frame_count).as_slice()
+}
+
+/// Which frames of each clip a run produces: all of them, or those a timeline slice shows
+/// and/or an index list names (both given: the frames in both).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Request<'a> {
+    pub frames: Option<FrameRange>,
+    pub indices: Option<&'a BTreeMap<String, Vec<FrameRun>>>,
+}
+
+impl Request<'_> {
+    /// The frames of clip `id` (window `w`) to produce. Indices its list names past its frames
+    /// do not exist: nothing is produced for them.
+    pub fn ranges(&self, id: &str, w: &ClipWindow) -> Ranges {
+        let mut r = whole(w.frame_count);
+        if let Some(slice) = self.frames {
+            r = intersect(&r, &ClipTiming::from_window(id, w).frames_shown(w.fps, slice));
+        }
+        if let Some(indices) = self.indices {
+            // A clip the list does not name gets no frames: the list says what to extract.
+            let named = indices
+                .get(id)
+                .and_then(|runs| runs_to_ranges(runs))
+                .unwrap_or_default();
+            r = intersect(&r, &named);
+        }
+        r
+    }
 }
 
 /// The render's dynamic range, decided once from every source's colour.
@@ -87,6 +132,14 @@ pub(crate) fn choose_variant(comp: &Composition, info: &MediaInfo, hdr: Option<H
         alpha: format == ImageFormat::Png && info.alpha,
         transform: transform_for(&info.color, hdr, comp.tonemap),
     }
+}
+
+/// The store key of a folder holding only the frames `ranges` of the clip keyed `whole`: a key
+/// of its own, so a partial folder can never be found as the whole clip (its record is
+/// version 2 and lists `ranges` as well).
+pub(crate) fn partial_clip_key(whole: &ClipKey, ranges: &[[u64; 2]]) -> ClipKey {
+    let runs: Vec<String> = ranges.iter().map(|[a, b]| format!("{a}-{b}")).collect();
+    ClipKey::of_description(&format!("v2|part|{}|{}", whole.as_str(), runs.join(",")))
 }
 
 /// The store key of a clip's frames: the same key means the same images in the same order,
@@ -132,6 +185,7 @@ pub(crate) fn clip_window(comp: &Composition, clip: &ClipSpec, source_end: Ratio
 }
 
 /// Resolves a clip's window and maps every output frame to the source frame shown then.
+#[cfg(test)]
 pub(crate) fn plan_clip(
     comp: &Composition,
     clip: &ClipSpec,
@@ -139,6 +193,21 @@ pub(crate) fn plan_clip(
     info: &MediaInfo,
     hdr: Option<Hdr>,
 ) -> Result<(PlannedClip, Vec<FrameNo>), Failure> {
+    let (planned, frames) = plan_clip_frames(comp, clip, index, info, hdr, &Request::default())?;
+    Ok((planned, frames.into_iter().map(|(_, f)| f).collect()))
+}
+
+/// Resolves a clip's window, decides which of its frames `request` asks for, and maps each of
+/// them (`(k, source frame)`, in order) to the source frame shown then — only those: a slice
+/// of a long clip costs its own frames, not the clip's.
+pub(crate) fn plan_clip_frames(
+    comp: &Composition,
+    clip: &ClipSpec,
+    index: &FrameIndex,
+    info: &MediaInfo,
+    hdr: Option<Hdr>,
+    request: &Request,
+) -> Result<(PlannedClip, Vec<(u64, FrameNo)>), Failure> {
     let window = clip_window(comp, clip, index.end())?;
     if window.frame_count > MAX_CLIP_FRAMES {
         // A plan is a few words per output frame: refuse absurd clips (e.g. a loop with an end
@@ -151,17 +220,20 @@ pub(crate) fn plan_clip(
             ),
         ));
     }
-    let frames = (0..window.frame_count)
+    let ranges = request.ranges(&clip.id, &window);
+    let frames = indices(&ranges)
         .map(|k| {
-            index
+            let f = index
                 .frame_at(window.media_time(k), comp.fps())
-                .expect("non-empty index")
+                .expect("non-empty index");
+            (k, f)
         })
         .collect();
     let variant = choose_variant(comp, info, hdr);
     Ok((
         PlannedClip {
             window,
+            ranges,
             variant,
             info: info.clone(),
         },
@@ -176,12 +248,26 @@ pub(crate) type SourceNeeds = BTreeMap<(FrameNo, Variant), Vec<Slot>>;
 /// Adds clip `clip`'s frames (the source frame of each output frame, in order) to its
 /// source's needs: a source frame shown by several slots — held frames, duplicate clips,
 /// overlapping trims — is one need.
+#[cfg(test)]
 pub(crate) fn group_needs(needs: &mut SourceNeeds, clip: ClipNo, variant: Variant, frames: Vec<FrameNo>) {
-    for (k, frame) in frames.into_iter().enumerate() {
-        needs
-            .entry((frame, variant))
-            .or_default()
-            .push(Slot { clip, k: k as u64 });
+    group_slots(
+        needs,
+        clip,
+        variant,
+        frames.into_iter().enumerate().map(|(k, f)| (k as u64, f)),
+    );
+}
+
+/// Adds clip `clip`'s output frames `(k, source frame)` to its source's needs: a source frame
+/// shown by several slots — held frames, duplicate clips, overlapping trims — is one need.
+pub(crate) fn group_slots(
+    needs: &mut SourceNeeds,
+    clip: ClipNo,
+    variant: Variant,
+    frames: impl IntoIterator<Item = (u64, FrameNo)>,
+) {
+    for (k, frame) in frames {
+        needs.entry((frame, variant)).or_default().push(Slot { clip, k });
     }
 }
 

@@ -553,7 +553,8 @@ fn check_clip(dir: &Path, src_dir: &Path, bad: &HashSet<PathBuf>, tainted: &mut 
         Some(r) => r,
         None => return Some("missing or unreadable .complete record".into()),
     };
-    if rec.pts.len() as u64 != rec.frames {
+    let held = rec.held();
+    if rec.pts.len() as u64 != held.iter().map(|[a, b]| b - a).sum::<u64>() {
         return Some("record lists the wrong number of frames".into());
     }
     let Some(variant) = VariantKey::parse(&rec.variant) else {
@@ -562,8 +563,9 @@ fn check_clip(dir: &Path, src_dir: &Path, bad: &HashSet<PathBuf>, tainted: &mut 
     // Hash mismatches do not stop the scan: every stored frame they taint must be found.
     let mut mismatch: Option<String> = None;
     let mut hashed: HashSet<i64> = HashSet::new();
-    for (k, pts) in rec.pts.iter().enumerate() {
-        let f = dir.join(layout::frame_file_name(k as u64, &rec.ext));
+    let held_indices = held.iter().flat_map(|&[a, b]| a..b);
+    for (k, pts) in held_indices.zip(rec.pts.iter()) {
+        let f = dir.join(layout::frame_file_name(k, &rec.ext));
         let obj = Layout::frames_root(src_dir)
             .join(variant.as_str())
             .join(layout::stored_frame_name(*pts, &rec.ext));

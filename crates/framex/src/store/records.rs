@@ -14,14 +14,20 @@ use crate::media::source::ColorInfo;
 use crate::media::MediaInfo;
 use crate::time::Rational;
 
-/// The record format this framex writes (and the newest it reads).
-const VERSION: u32 = 1;
+/// The `meta.json` format this framex writes (and the newest it reads).
+const META_VERSION: u32 = 1;
+/// The newest `.complete` format this framex reads. A record is written in the oldest version
+/// that can say what it holds: a whole clip as version 1 (so every framex sharing the store
+/// hits it), a partial clip folder — a slice's frames, listed in `ranges` — as version 2, so a
+/// framex that predates slices treats it as absent instead of handing it out as a whole clip.
+const CLIP_VERSION: u32 = 2;
+const PARTIAL_CLIP_VERSION: u32 = 2;
 
 fn version_1() -> u32 {
     1
 }
 
-/// Whether `bytes` is a record written by a newer store format than this framex knows (it
+/// Whether `bytes` is a clip record written by a newer store format than this framex knows (it
 /// must be left alone: neither read nor called damage).
 pub(crate) fn is_newer(bytes: &[u8]) -> bool {
     #[derive(Deserialize)]
@@ -29,7 +35,7 @@ pub(crate) fn is_newer(bytes: &[u8]) -> bool {
         #[serde(default = "version_1")]
         version: u32,
     }
-    serde_json::from_slice::<Versioned>(bytes).is_ok_and(|v| v.version > VERSION)
+    serde_json::from_slice::<Versioned>(bytes).is_ok_and(|v| v.version > CLIP_VERSION)
 }
 
 /// `src/<key>/meta.json`: what the store remembers of a source, so a whole-clip hit needs no
@@ -151,7 +157,7 @@ mirror_fields!(
 impl StoredMeta {
     pub fn new(info: &MediaInfo, end: Rational) -> StoredMeta {
         StoredMeta {
-            version: VERSION,
+            version: META_VERSION,
             info: to_stored(info.clone()),
             end: [end.num(), end.den()],
         }
@@ -170,7 +176,7 @@ impl StoredMeta {
     pub fn from_json(bytes: &[u8]) -> Option<StoredMeta> {
         serde_json::from_slice::<StoredMeta>(bytes)
             .ok()
-            .filter(|m| m.version <= VERSION)
+            .filter(|m| m.version <= META_VERSION)
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -183,16 +189,22 @@ impl StoredMeta {
 pub(crate) struct ClipRecord {
     #[serde(default = "version_1")]
     pub version: u32,
+    /// The clip's frame count (of the whole clip, also in a partial record).
     pub frames: u64,
     pub ext: String,
     pub variant: String,
-    /// Source frame (pts) shown by each output frame, for `cache verify`.
+    /// Source frame (pts) shown by each output frame the folder holds, in order, for `cache
+    /// verify`.
     pub pts: Vec<i64>,
     /// Every distinct frame's content, `[pts, bytes, blake3]` sorted by pts (one entry per
     /// stored frame, not per output frame: a long loop records its few frames once). A warm run
     /// checks sizes, `cache verify` the hashes. Absent in records written before it existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub digests: Vec<FrameDigest>,
+    /// A partial clip folder (version 2): the frame indices it holds, as sorted half-open
+    /// ranges. Absent: the whole clip, `0..frames`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranges: Option<Vec<[u64; 2]>>,
 }
 
 /// One stored frame's size and content hash (BLAKE3, 32 hex digits).
@@ -206,12 +218,32 @@ pub(crate) fn digest(pts: i64, bytes: &[u8]) -> FrameDigest {
 impl ClipRecord {
     pub fn new(frames: u64, ext: &str, variant: &str, pts: Vec<i64>) -> ClipRecord {
         ClipRecord {
-            version: VERSION,
+            version: 1,
             frames,
             ext: ext.to_string(),
             variant: variant.to_string(),
             pts,
             digests: Vec::new(),
+            ranges: None,
+        }
+    }
+
+    /// The record of a folder holding only the frames `ranges` (normalised) of a clip of
+    /// `frames` frames; `pts` lists those frames' sources in order.
+    pub fn partial(frames: u64, ranges: Vec<[u64; 2]>, ext: &str, variant: &str, pts: Vec<i64>) -> ClipRecord {
+        ClipRecord {
+            version: PARTIAL_CLIP_VERSION,
+            ranges: Some(ranges),
+            ..ClipRecord::new(frames, ext, variant, pts)
+        }
+    }
+
+    /// The frame indices the folder holds, as sorted half-open ranges.
+    pub fn held(&self) -> std::borrow::Cow<'_, [[u64; 2]]> {
+        match &self.ranges {
+            Some(r) => std::borrow::Cow::Borrowed(r.as_slice()),
+            None if self.frames == 0 => std::borrow::Cow::Owned(Vec::new()),
+            None => std::borrow::Cow::Owned(vec![[0, self.frames]]),
         }
     }
 
@@ -224,7 +256,7 @@ impl ClipRecord {
     pub fn from_json(bytes: &[u8]) -> Option<ClipRecord> {
         serde_json::from_slice::<ClipRecord>(bytes)
             .ok()
-            .filter(|r| r.version <= VERSION)
+            .filter(|r| r.version <= CLIP_VERSION)
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -265,5 +297,25 @@ mod tests {
         let clip2 = clip.replacen('{', r#"{"version":9,"#, 1);
         assert!(ClipRecord::from_json(clip2.as_bytes()).is_none());
         assert!(is_newer(clip2.as_bytes()) && !is_newer(clip.as_bytes()) && !is_newer(b"junk"));
+    }
+
+    #[test]
+    fn a_whole_clip_record_stays_version_1_and_a_partial_one_is_version_2() {
+        let whole = ClipRecord::new(3, "jpg", "jpg-q95-r0", vec![0, 512, 1024]);
+        let v: serde_json::Value = serde_json::from_slice(&whole.to_json()).unwrap();
+        assert_eq!(v["version"], 1);
+        assert!(v.get("ranges").is_none(), "{v}");
+        assert_eq!(&*whole.held(), &[[0, 3]]);
+        let part = ClipRecord::partial(300, vec![[10, 12], [40, 41]], "jpg", "jpg-q95-r0", vec![5, 6, 9]);
+        let bytes = part.to_json();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["version"], 2);
+        assert_eq!(v["ranges"], serde_json::json!([[10, 12], [40, 41]]));
+        let back = ClipRecord::from_json(&bytes).unwrap();
+        assert_eq!(&*back.held(), &[[10, 12], [40, 41]]);
+        assert!(!is_newer(&bytes));
+        // What a framex that knows only version 1 does with it: treats it as absent.
+        let v1_reader = |b: &[u8]| serde_json::from_slice::<ClipRecord>(b).ok().filter(|r| r.version <= 1);
+        assert!(v1_reader(&bytes).is_none());
     }
 }
