@@ -80,6 +80,15 @@ export interface ExtractOptions {
   downloadStallTimeout?: number;
   /** For tests only: remote sources on loopback / private addresses and plain http. */
   allowPrivateNetwork?: boolean;
+  /**
+   * A timeline slice for render fleets: only the frames clips show at composition frames
+   * `start ≤ n < end` (`framex extract --frames A..B`). Frame files keep their global numbers.
+   */
+  frames?: [number, number];
+  /** The slice in seconds `[start, end)`: numbers or exact text (`--time S..E`). */
+  time?: [number | string, number | string];
+  /** Explicit per-clip frame index runs (HyperFrames' `frameRanges` shape); clips not named get none. */
+  indices?: Record<string, { firstFrame: number; frames: number }[]>;
   /** Folder a manifest object's relative `src` paths resolve against. Default: `process.cwd()`. */
   baseDir?: string;
   /** Aborting stops the run promptly; the promise rejects with the signal's reason. */
@@ -135,13 +144,17 @@ export interface ClipTiming {
   frameCount: number;
   loopCycle: string | null;
   unrolled: boolean;
+  /** The indices this result holds, when not every frame (a slice). */
+  ranges?: [number, number][] | null;
 }
 
 export interface ClipFrames {
   id: string;
   src: string;
-  /** Number of frame files, `frame_00001.<ext>` … in `dir`. */
+  /** Number of frame files in `dir`. */
   frames: number;
+  /** The 0-based frame indices that exist, as half-open `[start, end)` runs (`[[0, n]]` for a whole clip). */
+  ranges: [number, number][];
   dir: string;
   fps: number;
   format: "jpg" | "png";
@@ -165,6 +178,7 @@ export type ErrorKind =
   | "decode_failed"
   | "output_failed"
   | "download_failed"
+  | "invalid_request"
   | "cancelled"
   | "internal";
 
@@ -236,7 +250,9 @@ export interface FrameAt {
   id: string;
   /** 0-based frame index. */
   index: number;
-  file: string;
+  /** The frame's file; `null` when this result (a slice's) did not extract it. */
+  file: string | null;
+  extracted: boolean;
 }
 
 /** Which frame file each clip of a result shows at a composition time (`framex frame`). */

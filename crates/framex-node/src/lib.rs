@@ -53,6 +53,13 @@ pub struct NativeOptions {
     pub download_timeout: Option<f64>,
     pub download_stall_timeout: Option<f64>,
     pub allow_private_network: Option<bool>,
+    /// Timeline slice: composition frames `[start, end)` (`framex extract --frames A..B`).
+    pub frames: Option<Vec<f64>>,
+    /// Timeline slice in seconds `[start, end)`, numbers or exact text (`--time S..E`).
+    pub time: Option<Vec<String>>,
+    /// Per-clip frame index runs, JSON text `{"<clipId>": [{"firstFrame": N, "frames": N}]}`
+    /// (`--indices FILE`).
+    pub indices: Option<String>,
 }
 
 /// A progress report: `done` of `total` output files exist; `source` names the source that
@@ -241,6 +248,43 @@ impl ExtractTask {
         if let Some(t) = o.tonemap {
             comp.tonemap |= t;
         }
+        if let Some(f) = &o.frames {
+            let [a, b] = f[..] else {
+                return Err(invalid("frames: expected [start, end]"));
+            };
+            let whole = |v: f64| (v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= 2f64.powi(53)).then_some(v as u64);
+            let (Some(a), Some(b)) = (whole(a), whole(b)) else {
+                return Err(invalid(format!("frames: expected whole frame numbers, got [{a}, {b}]")));
+            };
+            opts.frames = Some(framex::FrameRange::new(a, b).map_err(|e| invalid(format!("frames: {}", e.message)))?);
+        }
+        if let Some(t) = &o.time {
+            let [a, b] = &t[..] else {
+                return Err(invalid("time: expected [start, end] in seconds"));
+            };
+            let secs = |s: &str| {
+                Rational::parse_decimal_precise(s)
+                    .or_else(|| Rational::parse_exact(s))
+                    .ok_or_else(|| invalid(format!("time: expected seconds, got {s:?}")))
+            };
+            let range = framex::FrameRange::from_time(secs(a)?, secs(b)?, comp.fps())
+                .map_err(|e| invalid(format!("time: {}", e.message)))?;
+            opts.frames = Some(match opts.frames {
+                Some(f) => framex::FrameRange {
+                    start: f.start.max(range.start),
+                    end: f.end.min(range.end),
+                },
+                None => range,
+            });
+        }
+        if let Some(text) = &o.indices {
+            opts.indices = Some(serde_json::from_str(text).map_err(|e| {
+                invalid(format!(
+                    "indices: expected {{\"<clipId>\": [{{\"firstFrame\": N, \"frames\": N}}, ...]}}: {e}"
+                ))
+            })?);
+        }
+        opts.check_for(&comp).map_err(invalid)?;
         let result = framex::extract(&comp, &opts);
         serde_json::to_string(&result).map_err(|e| Error::from_reason(format!("result: {e}")))
     }
@@ -330,7 +374,8 @@ impl NativeLookup {
     }
 
     /// Every clip on screen at `t` (seconds, a number or exact decimal / `"num/den"` text) as
-    /// a flat `[clipIndex, frameIndex, …]` list.
+    /// a flat `[clipIndex, frameIndex, extracted (1 or 0), …]` list; `extracted` is 0 for a
+    /// frame on screen that this result (a slice's) did not extract.
     #[napi]
     pub fn at(&self, t: Either<f64, String>) -> Result<Vec<f64>> {
         let t = match t {
@@ -340,9 +385,12 @@ impl NativeLookup {
         .ok_or_else(|| invalid("t: expected a finite time in seconds"))?;
         Ok(self
             .lookup
-            .frame_at(t)
+            .shown_at(t)
             .into_iter()
-            .flat_map(|(clip, frame)| [clip as f64, frame as f64])
+            .flat_map(|(clip, shown)| match shown {
+                framex::Shown::Frame(k) => [clip as f64, k as f64, 1.0],
+                framex::Shown::NotExtracted(k) => [clip as f64, k as f64, 0.0],
+            })
             .collect())
     }
 }

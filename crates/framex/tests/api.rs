@@ -658,3 +658,31 @@ fn a_lookup_over_a_slice_says_not_extracted_outside_it_even_after_json() {
     let r = framex::extract(&comp, &opts);
     assert!(r.errors.iter().all(|e| e.kind == ErrorKind::InvalidRequest) && r.errors.len() == 2);
 }
+
+/// Two extractions at once in one process (a Node server's concurrent calls) into one fresh
+/// store: each opens its own `Store`, and their temp names must still differ — once they were
+/// numbered per `Store`, so both proved the store writable with the same probe file and one of
+/// them, finding it gone, ran uncached.
+#[test]
+fn concurrent_extractions_in_one_process_share_a_fresh_store() {
+    let w = Work::new();
+    let src = synth(w.path(), "a.mp4", "160x90", 2);
+    for round in 0..12 {
+        let cache = w.path().join(format!("store{round}"));
+        let comp_a = composition(w.path(), vec![clip("x", "a.mp4", 0, 2), clip("y", "a.mp4", 1, 1)]);
+        let comp_b = composition(w.path(), vec![clip("x", "a.mp4", 0, 2), clip("z", "a.mp4", 0, 1)]);
+        let (ra, rb) = std::thread::scope(|s| {
+            let a = s.spawn(|| framex::extract(&comp_a, &options(&w.path().join(format!("a{round}")), Some(&cache))));
+            let b = s.spawn(|| framex::extract(&comp_b, &options(&w.path().join(format!("b{round}")), Some(&cache))));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        for r in [&ra, &rb] {
+            assert_complete(r);
+            assert!(r.warnings.is_empty(), "round {round}: {:?}", r.warnings);
+        }
+        let again = framex::extract(&comp_b, &options(&w.path().join(format!("c{round}")), Some(&cache)));
+        assert_eq!(again.breakdown.clip_hits, 2, "round {round}: both clips stored");
+        assert_eq!(again.breakdown.frames_decoded, 0);
+    }
+    let _ = src;
+}

@@ -47,6 +47,9 @@ function nativeOptions(o) {
     downloadTimeout: o.downloadTimeout,
     downloadStallTimeout: o.downloadStallTimeout,
     allowPrivateNetwork: o.allowPrivateNetwork,
+    frames: o.frames,
+    time: o.time === undefined ? undefined : o.time.map(String),
+    indices: o.indices === undefined ? undefined : JSON.stringify(o.indices),
   };
 }
 
@@ -147,11 +150,12 @@ class FrameLookup {
       return rethrow(err);
     }
     const out = [];
-    for (let i = 0; i < flat.length; i += 2) {
+    for (let i = 0; i < flat.length; i += 3) {
       const clip = this.clips[flat[i]];
       const index = flat[i + 1];
-      const ext = EXTENSIONS[clip.format] || clip.format;
-      out.push({ id: clip.id, index, file: path.join(clip.dir, native.frameFileName(index, ext)) });
+      if (flat[i + 2] === 1) out.push({ id: clip.id, index, file: framePath(clip, index), extracted: true });
+      // On screen, but outside what this (slice's) result extracted: no file to show.
+      else out.push({ id: clip.id, index, file: null, extracted: false });
     }
     return out;
   }

@@ -99,6 +99,8 @@ function failureKind(e) {
       return /time limit|timed out/i.test(e.message) ? "ffmpeg_timeout" : "ffmpeg_failed";
     case "output_failed":
       return "ffmpeg_transient";
+    case "invalid_request":
+      return "internal";
     case "download_failed":
       return /\b404\b/.test(e.message) ? "download_not_found" : "download_transient";
     default:

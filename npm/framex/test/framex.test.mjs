@@ -285,22 +285,26 @@ test("the event loop keeps ticking during a 10 s (of video) extraction", async (
 
 test("two concurrent calls in one process share the store correctly", async () => {
   const work = tempDir("concurrent");
-  const store = path.join(work, "store");
   const m1 = { fps: 30, videos: [{ id: "x", src: cfr30(), start: 0, end: 4 }, { id: "y", src: cfr24(), start: 0, end: 3 }] };
   const m2 = { fps: 30, videos: [{ id: "x", src: cfr30(), start: 0, end: 4 }, { id: "z", src: cfr30(), start: 2, end: 5, mediaStart: 1 }] };
-  const [r1, r2] = await Promise.all([
-    extract(m1, { cacheDir: store, outDir: path.join(work, "o1") }),
-    extract(m2, { cacheDir: store, outDir: path.join(work, "o2") }),
-  ]);
-  assert.equal(r1.success && r2.success, true);
-  for (let k = 0; k < 120; k++) {
-    assert.deepEqual(fs.readFileSync(framePath(r1.clips[0], k)), fs.readFileSync(framePath(r2.clips[0], k)), `frame ${k}`);
+  // Several rounds, each into a fresh store: the race is at the store's first use.
+  for (let round = 0; round < 4; round++) {
+    const store = path.join(work, `store${round}`);
+    const [r1, r2] = await Promise.all([
+      extract(m1, { cacheDir: store, outDir: path.join(work, `o1-${round}`) }),
+      extract(m2, { cacheDir: store, outDir: path.join(work, `o2-${round}`) }),
+    ]);
+    assert.equal(r1.success && r2.success, true);
+    assert.deepEqual([r1.warnings, r2.warnings], [[], []], `round ${round}`);
+    for (let k = 0; k < 120; k += 7) {
+      assert.deepEqual(fs.readFileSync(framePath(r1.clips[0], k)), fs.readFileSync(framePath(r2.clips[0], k)), `frame ${k}`);
+    }
+    if (round === 0) assertFramesRight(r2.clips[1], cfr30(), { mediaStart: 1, fps: 30 }, [0, 45, 89]);
+    // The store is whole afterwards: a third run is all hits, nothing decoded.
+    const r3 = await extract(m2, { cacheDir: store });
+    assert.equal(r3.breakdown.framesDecoded, 0);
+    assert.equal(r3.breakdown.clipHits, 2, `round ${round}`);
   }
-  assertFramesRight(r2.clips[1], cfr30(), { mediaStart: 1, fps: 30 }, [0, 45, 89]);
-  // The store is whole afterwards: a third run is all hits, nothing decoded.
-  const r3 = await extract(m2, { cacheDir: store });
-  assert.equal(r3.breakdown.framesDecoded, 0);
-  assert.equal(r3.breakdown.clipHits, 2);
 });
 
 test("warm call time in a live process", async () => {
@@ -325,4 +329,36 @@ test("warm call time in a live process", async () => {
     assert.equal(r.breakdown.framesDecoded, 0);
   }
   console.log(`# warm call, 5 clips, ${m.videos.length} in the store: median ${median(times).toFixed(2)} ms (min ${Math.min(...times).toFixed(2)})`);
+});
+
+test("slices: frames / time / indices keep global numbering; the lookup says what a slice lacks", async () => {
+  const work = tempDir("slice");
+  const store = path.join(work, "store");
+  const manifest = {
+    fps: 30,
+    videos: [
+      { id: "a", src: cfr30(), start: 0, end: 4 },
+      { id: "l", src: short3(), start: 1, end: 8, loop: true },
+    ],
+  };
+  const full = await extract(manifest, { cacheDir: "off", outDir: path.join(work, "full") });
+  const slice = await extract(manifest, { cacheDir: store, outDir: path.join(work, "s"), frames: [60, 90] });
+  assert.equal(slice.success, true, JSON.stringify(slice.errors));
+  const [a, l] = slice.clips;
+  assert.deepEqual(a.ranges, [[60, 90]]);
+  assert.deepEqual(l.ranges, [[30, 60]]);
+  assert.deepEqual(frameFiles(a.dir), frameFiles(a.dir).filter((f) => f >= "frame_00061.jpg" && f <= "frame_00090.jpg"));
+  for (const k of [60, 75, 89]) assert.deepEqual(fs.readFileSync(framePath(a, k)), fs.readFileSync(framePath(full.clips[0], k)), `frame ${k}`);
+  const fl = new FrameLookup(slice);
+  assert.deepEqual(fl.at("2.5").map((c) => [c.id, c.index, c.extracted]), [["a", 75, true], ["l", 45, true]]);
+  assert.deepEqual(fl.at(3.5).map((c) => [c.id, c.index, c.extracted, c.file]), [["a", 105, false, null], ["l", 75, false, null]]);
+  // The same slice in seconds, and an index list.
+  const timed = await extract(manifest, { cacheDir: store, time: ["2", 3] });
+  assert.deepEqual(timed.clips.map((c) => c.ranges), [[[60, 90]], [[30, 60]]]);
+  assert.equal(timed.breakdown.framesDecoded, 0);
+  const picked = await extract(manifest, { cacheDir: store, indices: { a: [{ firstFrame: 10, frames: 5 }] } });
+  assert.deepEqual(picked.clips.map((c) => [c.id, c.ranges]), [["a", [[10, 15]]], ["l", []]]);
+  await assert.rejects(extract(manifest, { cacheDir: store, frames: [90, 60] }), /empty|below/);
+  await assert.rejects(extract(manifest, { cacheDir: store, frames: [0, 10_000] }), /past the composition/);
+  await assert.rejects(extract(manifest, { cacheDir: store, indices: { nope: [{ firstFrame: 0, frames: 1 }] } }), /nope/);
 });

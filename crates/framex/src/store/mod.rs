@@ -47,7 +47,6 @@ pub(crate) use records::{digest, is_newer, ClipRecord, FrameDigest, StoredMeta};
 #[derive(Debug)]
 pub struct Store {
     layout: Layout,
-    seq: AtomicU64,
 }
 
 /// A shared lock on one source, held for the whole run: GC cannot evict the source meanwhile.
@@ -104,7 +103,6 @@ impl Store {
         }
         let store = Store {
             layout: Layout::new(fs::canonicalize(&root)?),
-            seq: AtomicU64::new(0),
         };
         // Prove it is writable now rather than failing mid-run.
         let probe = store.temp_path("probe");
@@ -134,10 +132,11 @@ impl Store {
         &self.layout
     }
 
-    /// A fresh path under `tmp/` named after this process (so stale ones can be swept).
+    /// A fresh path under `tmp/` named after this process (so stale ones can be swept) and
+    /// unique within it, across every `Store` the process has open (two extractions at once
+    /// in one process, as a Node server runs them, never share a temp name).
     pub(crate) fn temp_path(&self, tag: &str) -> PathBuf {
-        let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        self.layout.tmp_dir().join(format!("{}-{n}-{tag}", std::process::id()))
+        self.layout.tmp_dir().join(format!("{}-{}-{tag}", std::process::id(), unique_seq()))
     }
 
     /// Hashes the file at `path` whole and remembers its key for its identity (device, inode,
@@ -294,6 +293,13 @@ impl Store {
 }
 
 /// `off`, `none`, `false`, `0` (any case) disable the store.
+/// A number no other call in this process gets: the part of a temp name that keeps two
+/// concurrent extractions in one process apart.
+pub(crate) fn unique_seq() -> u64 {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    SEQ.fetch_add(1, Ordering::Relaxed)
+}
+
 pub fn is_off(v: &str) -> bool {
     matches!(v.trim().to_ascii_lowercase().as_str(), "off" | "none" | "false" | "0")
 }
