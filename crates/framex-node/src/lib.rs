@@ -252,7 +252,8 @@ impl ExtractTask {
             let [a, b] = f[..] else {
                 return Err(invalid("frames: expected [start, end]"));
             };
-            let whole = |v: f64| (v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= 2f64.powi(53)).then_some(v as u64);
+            let whole =
+                |v: f64| (v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= 2f64.powi(53)).then_some(v as u64);
             let (Some(a), Some(b)) = (whole(a), whole(b)) else {
                 return Err(invalid(format!("frames: expected whole frame numbers, got [{a}, {b}]")));
             };

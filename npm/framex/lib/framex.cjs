@@ -166,9 +166,18 @@ function lookup(result, t) {
   return new FrameLookup(result).at(t);
 }
 
-/** Path of 0-based frame `k` of a result clip. */
-function framePath(clip, k) {
-  return path.join(clip.dir, native.frameFileName(k, EXTENSIONS[clip.format] || clip.format));
+/**
+ * The file name of 0-based frame `k`: `frame_00001.jpg` for 0 — the store layout's rule
+ * (`framex::frame_file_name`), spelled here too because a result's paths are built thousands
+ * at a time and a Node-API call per name costs more than the name (a test pins the two equal).
+ */
+function frameFileName(k, ext) {
+  return `frame_${String(k + 1).padStart(5, "0")}.${ext}`;
 }
 
-module.exports = { extract, probe, FrameLookup, lookup, framePath, FramexInputError, runNative, nativeOptions, fpsText };
+/** Path of 0-based frame `k` of a result clip. */
+function framePath(clip, k) {
+  return path.join(clip.dir, frameFileName(k, EXTENSIONS[clip.format] || clip.format));
+}
+
+module.exports = { extract, probe, FrameLookup, lookup, framePath, frameFileName, FramexInputError, runNative, nativeOptions, fpsText };

@@ -6,8 +6,7 @@
 // the way HyperFrames' own `FrameLookupTable` indexes them.
 const fs = require("node:fs");
 const path = require("node:path");
-const native = require("./native.cjs");
-const { runNative, fpsText } = require("./framex.cjs");
+const { runNative, fpsText, frameFileName } = require("./framex.cjs");
 
 const CACHE_DIR_DISABLED = new Set(["off", "none", "false", "0"]);
 
@@ -176,7 +175,8 @@ function hyperframesView(video, clip, fps) {
     loopDuration = cycle / rate;
   }
   const ext = clip.format === "png" ? "png" : "jpg";
-  const file = (n) => path.join(clip.dir, native.frameFileName(n, ext));
+  const prefix = clip.dir + path.sep;
+  const file = (n) => prefix + frameFileName(n, ext);
   // First composition grid time at or after S, as a fraction of a frame past S.
   const sf = S * fps;
   const delta = Math.max(0, Math.ceil(sf - 1e-9) - sf);

@@ -362,3 +362,11 @@ test("slices: frames / time / indices keep global numbering; the lookup says wha
   await assert.rejects(extract(manifest, { cacheDir: store, frames: [0, 10_000] }), /past the composition/);
   await assert.rejects(extract(manifest, { cacheDir: store, indices: { nope: [{ firstFrame: 0, frames: 1 }] } }), /nope/);
 });
+
+test("frame file names: the JS spelling equals the store layout's", async () => {
+  const { frameFileName } = await import("../lib/framex.cjs");
+  const native = (await import("../lib/native.cjs")).default;
+  for (const k of [0, 1, 9, 98, 99_998, 99_999, 100_000, 1_234_567]) {
+    for (const ext of ["jpg", "png"]) assert.equal(frameFileName(k, ext), native.frameFileName(k, ext));
+  }
+});

@@ -105,7 +105,11 @@ pub(crate) fn retryable_io(e: &std::io::Error) -> bool {
 /// The staging folder for a clip produced straight into `OUT/`.
 pub(crate) fn out_staging(out: &Path, id: &str) -> PathBuf {
     // The sequence number keeps two runs of one process (a Node server) apart.
-    out.join(format!(".framex-{}-{}-{id}.partial", std::process::id(), crate::store::unique_seq()))
+    out.join(format!(
+        ".framex-{}-{}-{id}.partial",
+        std::process::id(),
+        crate::store::unique_seq()
+    ))
 }
 
 /// Removes staging folders left in `out` by framex processes that no longer run.

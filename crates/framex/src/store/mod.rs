@@ -136,7 +136,9 @@ impl Store {
     /// unique within it, across every `Store` the process has open (two extractions at once
     /// in one process, as a Node server runs them, never share a temp name).
     pub(crate) fn temp_path(&self, tag: &str) -> PathBuf {
-        self.layout.tmp_dir().join(format!("{}-{}-{tag}", std::process::id(), unique_seq()))
+        self.layout
+            .tmp_dir()
+            .join(format!("{}-{}-{tag}", std::process::id(), unique_seq()))
     }
 
     /// Hashes the file at `path` whole and remembers its key for its identity (device, inode,
