@@ -6,11 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo test --workspace
+# The addon in the dev profile with plain cargo: it reuses most of what `cargo test` just
+# compiled (`napi build` passes an explicit --target, a separate build folder, so it would
+# compile FFmpeg's bindings and every dependency again; `npm run build` is for users).
+cargo build -p framex-node
+cp "${CARGO_TARGET_DIR:-target}/debug/libframex_node.so" npm/framex/framex.node
 cd npm/framex
 # --ignore-scripts: the dev dependency @hyperframes/engine pulls in puppeteer, whose install
 # step would download Chrome (never used: the tests import the engine without a browser).
 [ -d node_modules/@napi-rs/cli ] && [ -d node_modules/@hyperframes/engine ] || npm ci --ignore-scripts --no-audit --no-fund
-# The addon in the dev profile: it reuses what `cargo test` just compiled (a release build
-# would compile FFmpeg's bindings and every dependency again).
-npx napi build --manifest-path ../../crates/framex-node/Cargo.toml --output-dir . --dts native.d.ts
 npm test

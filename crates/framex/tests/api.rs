@@ -119,6 +119,16 @@ impl Work {
     }
 }
 
+/// The clips' exact timings read back from a result JSON, as a Node caller holds them.
+fn timings_of(json: &Value) -> Vec<framex::ClipTiming> {
+    json["clips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| serde_json::from_value(c["timing"].clone()).unwrap())
+        .collect()
+}
+
 /// Names in `dir` (none if it does not exist).
 fn entries(dir: &Path) -> BTreeSet<String> {
     std::fs::read_dir(dir)
@@ -503,12 +513,7 @@ fn a_lookup_over_a_result_that_crossed_json_is_exact() {
     assert!(result.success, "{:?}", result.errors);
     // Through JSON, as a Node caller holds it: the timing comes back exactly.
     let json: Value = serde_json::from_str(&serde_json::to_string(&result).unwrap()).unwrap();
-    let timings: Vec<framex::ClipTiming> = json["clips"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| serde_json::from_value(c["timing"].clone()).unwrap())
-        .collect();
+    let timings = timings_of(&json);
     assert_eq!(json["clips"][0]["timing"]["fps"], "20000/1001");
     let (original, rebuilt) = (result.lookup(), framex::FrameLookup::new(timings));
     for n in 0..=4000 {
@@ -621,12 +626,7 @@ fn a_lookup_over_a_slice_says_not_extracted_outside_it_even_after_json() {
     let json: Value = serde_json::from_str(&serde_json::to_string(&result).unwrap()).unwrap();
     assert_eq!(json["clips"][0]["ranges"], serde_json::json!([[60, 90]]));
     assert_eq!(json["clips"][0]["timing"]["ranges"], serde_json::json!([[60, 90]]));
-    let timings: Vec<framex::ClipTiming> = json["clips"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| serde_json::from_value(c["timing"].clone()).unwrap())
-        .collect();
+    let timings = timings_of(&json);
     for lookup in [result.lookup(), framex::FrameLookup::new(timings)] {
         // Every time inside the slice is answered with a file that exists.
         for n in 60..150 {
@@ -685,4 +685,40 @@ fn concurrent_extractions_in_one_process_share_a_fresh_store() {
         assert_eq!(again.breakdown.frames_decoded, 0);
     }
     let _ = src;
+}
+
+/// A live process (a Node server) answers a repeat hit from its memo of verified folders, but
+/// never past a change to the folder: a frame swapped in by a rename is found on the next hit,
+/// reported, and extracted again.
+#[test]
+fn a_repeat_hit_in_one_process_still_sees_a_swapped_frame() {
+    let w = Work::new();
+    synth(w.path(), "a.mp4", "160x90", 2);
+    let comp = composition(w.path(), vec![clip("x", "a.mp4", 0, 2)]);
+    let mut opts = options(&w.out(), Some(&w.cache()));
+    opts.out_dir = None; // frames stay in the store: `dir` is the stored clip folder
+    let cold = framex::extract(&comp, &opts);
+    assert!(cold.success, "{:?}", cold.errors);
+    let original = std::fs::read(cold.clips[0].frame_path(1)).unwrap();
+    for _ in 0..3 {
+        let warm = framex::extract(&comp, &opts);
+        assert_eq!(warm.breakdown.clip_hits, 1);
+        assert!(warm.warnings.is_empty(), "{:?}", warm.warnings);
+    }
+    // Swap frame 2 for other bytes, as anything but framex would: written beside, renamed in.
+    let stored = cold.clips[0].frame_path(1);
+    let impostor = stored.with_file_name("impostor");
+    std::fs::write(&impostor, b"not the frame").unwrap();
+    std::fs::rename(&impostor, &stored).unwrap();
+    let after = framex::extract(&comp, &opts);
+    assert!(
+        after.warnings.iter().any(|m| m.contains("damaged")),
+        "the swap went unseen: {:?}",
+        after.warnings
+    );
+    assert_eq!(after.breakdown.clip_hits, 0);
+    assert_eq!(std::fs::read(after.clips[0].frame_path(1)).unwrap(), original);
+    let again = framex::extract(&comp, &opts);
+    assert_eq!(again.breakdown.clip_hits, 1);
+    assert!(again.warnings.is_empty(), "{:?}", again.warnings);
 }

@@ -134,17 +134,7 @@ function sse(a, b) {
 
 /** Index of the source frame an output image shows. */
 export function identify(image, sources) {
-  const r = imageRaster(image);
-  let best = -1;
-  let bestSse = Infinity;
-  sources.forEach((s, i) => {
-    const e = sse(r, s);
-    if (e < bestSse) {
-      bestSse = e;
-      best = i;
-    }
-  });
-  return best;
+  return nearest(imageRaster(image), sources);
 }
 
 /** The display-time rule: the last source frame presented at or before media time `m`. */

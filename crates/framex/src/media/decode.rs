@@ -423,6 +423,18 @@ pub fn parallel_gops(src: &Source, needed: &[usize]) -> bool {
     gops.any(|g| Some(g) != first) && src.index.gops_are_closed()
 }
 
+/// Packets one forward sweep decodes to reach every needed frame (sorted): from the keyframe
+/// before the first to the last, lead-in included. An upper bound: the sweep may seek over a
+/// long stretch of unneeded GOPs.
+pub fn sweep_span(src: &Source, needed: &[usize]) -> usize {
+    let Some(&first) = needed.first() else {
+        return 0;
+    };
+    let start = src.index.keyframe_for(first).map_or(0, |k| k.pos);
+    let end = needed.iter().map(|&f| src.index.decode_pos(f)).max().unwrap_or(0);
+    end.saturating_sub(start) as usize + 1
+}
+
 /// The needed frames (sorted) grouped into runs that share a GOP, in order. Frames before the
 /// first keyframe belong to no GOP and are left out.
 fn gop_units(index: &FrameIndex, needed: &[usize]) -> Vec<GopUnit> {

@@ -594,7 +594,7 @@ impl<'a> Run<'a> {
         }
         let hdr = decide_render(&mut self.render, &mut self.warnings, &self.sources, &self.clips);
         let Some(store) = &self.store else { return };
-        let mut hits: Vec<(usize, PathBuf, crate::store::ClipRecord)> = Vec::new();
+        let mut hits: Vec<(usize, crate::store::ClipHit)> = Vec::new();
         for (i, clip) in self.comp.clips().iter().enumerate() {
             let Some(s) = self.clips[i].source else { continue };
             let (Some(key), Some(meta)) = (&self.sources[s].key, &self.sources[s].meta) else {
@@ -613,15 +613,16 @@ impl<'a> Run<'a> {
                 candidates.insert(0, partial_clip_key(&whole_key, &ranges));
             }
             let found = candidates.into_iter().find_map(|ckey| {
-                let rec = store.lookup_clip(key, &ckey)?;
+                let hit = store.lookup_clip(key, &ckey)?;
+                let rec = &hit.record;
                 let holds = rec.frames == window.frame_count
                     && match &rec.ranges {
                         None => true,
                         Some(r) => *r == ranges,
                     };
-                holds.then_some((ckey, rec))
+                holds.then_some(hit)
             });
-            let Some((ckey, rec)) = found else {
+            let Some(hit) = found else {
                 continue;
             };
             self.clips[i].ext = variant.format.extension();
@@ -631,25 +632,37 @@ impl<'a> Run<'a> {
                 variant,
                 info,
             });
-            hits.push((i, store.clip_dir(key, &ckey), rec));
+            hits.push((i, hit));
         }
         let (states, out_dir, comp, counters) = (&self.clips, &self.out_dir, self.comp, &self.counters);
         // Checking a folder costs one `statx` per frame (~2 µs) and materialising one link per
         // frame: spread over the cores once that outweighs starting threads (~50 µs each);
-        // without --out, a handful of small hits is answered on this thread.
-        let frames: u64 = hits.iter().map(|(_, _, rec)| rec.frames).sum();
+        // without --out, a handful of small or already verified hits is answered on this thread.
+        let frames: u64 = hits
+            .iter()
+            .filter(|(_, h)| !h.verified)
+            .map(|(_, h)| h.record.frames)
+            .sum();
         let workers = if out_dir.is_some() || frames > 256 {
             self.jobs
         } else {
             1
         };
-        let damaged = crate::par::map(&hits, workers, |(i, dir, rec)| {
+        let damaged = crate::par::map(&hits, workers, |(i, hit)| {
             let st = &states[*i];
+            let dir = &hit.dir;
             let ranges = &st.plan.as_ref().expect("a hit is planned").ranges;
             // A folder whose frames went missing or were replaced by something other than a
             // regular file is not a hit: it is moved out of the way and the clip extracted
-            // again (its frames mostly come back from the store's frame objects).
-            if let Err(problem) = check_clip_folder(dir, rec) {
+            // again (its frames mostly come back from the store's frame objects). A folder this
+            // process verified before, unchanged since, is not checked again.
+            let checked = if hit.verified {
+                Ok(())
+            } else {
+                check_clip_folder(dir, &hit.record)
+            };
+            if let Err(problem) = checked {
+                crate::store::verified::forget(dir);
                 let trash = store.temp_path("damaged-clip");
                 if std::fs::rename(dir, &trash).is_ok() {
                     let _ = std::fs::remove_dir_all(&trash);
@@ -658,6 +671,9 @@ impl<'a> Run<'a> {
                     "the stored folder of clip {:?} was damaged ({problem}); extracted it again",
                     st.id
                 ));
+            }
+            if let (false, Some(stamps)) = (hit.verified, hit.stamps) {
+                crate::store::verified::remember(dir, stamps, hit.record.clone());
             }
             let published = match out_dir {
                 Some(out) => {
@@ -676,7 +692,7 @@ impl<'a> Run<'a> {
             }
             None
         });
-        for (&(i, _, _), damage) in hits.iter().zip(damaged) {
+        for (&(i, _), damage) in hits.iter().zip(damaged) {
             if self.clips[i].failed() || damage.is_some() {
                 self.clips[i].plan = None;
             }

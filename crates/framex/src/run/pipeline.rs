@@ -17,7 +17,7 @@ use crate::encode::ImageEncoder;
 use crate::error::ErrorKind;
 use crate::media::colour::{ColourFilters, Transform};
 use crate::media::convert::{Converter, Target};
-use crate::media::decode::{decode_frames, decode_frames_parallel, parallel_gops, Delivery};
+use crate::media::decode::{decode_frames, decode_frames_parallel, parallel_gops, sweep_span, Delivery};
 use crate::media::picture::share;
 use crate::media::Source;
 use crate::report::Counters;
@@ -189,7 +189,17 @@ fn decode_source(
             Err(_) => Delivery::Stop,
         }
     };
-    let (stats, result) = if parallel > 1 && parallel_gops(&plan.source, &needed) {
+    let gop_parallel = parallel > 1 && parallel_gops(&plan.source, &needed);
+    // A lone source whose needed frames cannot be split by GOP (one keyframe, as in screen
+    // recordings, or a trim inside one GOP) and most of whose decoded frames are lead-in is
+    // decode-bound: the workers would idle, so the decoder gets every core as frame threads.
+    // (When decoded ≈ needed, frame threading costs more than it gains on 2 cores; see above.)
+    let threads = if parallel > 1 && !gop_parallel && sweep_span(&plan.source, &needed) >= 2 * needed.len() {
+        parallel
+    } else {
+        threads
+    };
+    let (stats, result) = if gop_parallel {
         decode_frames_parallel(&mut plan.source, &needed, parallel, &deliver)
     } else {
         decode_frames(&mut plan.source, &needed, threads, deliver)

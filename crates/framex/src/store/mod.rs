@@ -30,6 +30,7 @@ pub mod gc;
 pub mod keys;
 pub mod layout;
 mod records;
+pub(crate) mod verified;
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -42,6 +43,17 @@ pub use keys::{ClipKey, FrameKey, SourceKey, VariantKey};
 pub use layout::frame_file_name;
 pub(crate) use layout::Layout;
 pub(crate) use records::{digest, is_newer, ClipRecord, FrameDigest, StoredMeta};
+
+/// A clip folder the store holds, as [`Store::lookup_clip`] found it.
+pub(crate) struct ClipHit {
+    pub dir: PathBuf,
+    pub record: std::sync::Arc<ClipRecord>,
+    /// The folder's and record's stamps, read before the record (for [`verified::remember`]).
+    pub stamps: Option<verified::FolderStamps>,
+    /// This process already checked the folder whole, and nothing changed since: the per-frame
+    /// check can be skipped.
+    pub verified: bool,
+}
 
 /// An open store.
 #[derive(Debug)]
@@ -249,13 +261,28 @@ impl Store {
     }
 
     /// A complete clip's record; touches it (clip folders used in the last hour are kept).
-    pub(crate) fn lookup_clip(&self, key: &SourceKey, clip: &ClipKey) -> Option<ClipRecord> {
-        let path = Layout::complete_record(&self.clip_dir(key, clip));
-        let rec = ClipRecord::from_json(&fs::read(&path).ok()?)?;
+    pub(crate) fn lookup_clip(&self, key: &SourceKey, clip: &ClipKey) -> Option<ClipHit> {
+        let dir = self.clip_dir(key, clip);
+        let path = Layout::complete_record(&dir);
+        // Stamps first: whatever changes after them makes the memo miss next time.
+        let stamps = verified::FolderStamps::read(&dir);
+        let remembered = stamps.as_ref().and_then(|s| verified::recall(&dir, s));
+        let (record, verified) = match remembered {
+            Some(rec) => (rec, true),
+            None => (
+                std::sync::Arc::new(ClipRecord::from_json(&fs::read(&path).ok()?)?),
+                false,
+            ),
+        };
         if let Ok(f) = File::options().write(true).open(&path) {
             let _ = f.set_modified(std::time::SystemTime::now());
         }
-        Some(rec)
+        Some(ClipHit {
+            dir,
+            record,
+            stamps,
+            verified,
+        })
     }
 
     /// Publishes a filled staging folder as a complete clip. If another process published the
