@@ -75,7 +75,14 @@ export const long720 = () =>
  * tolerance of the sampling rule (contract §2: one tick of the time base, at most 1/16 of
  * the median frame interval).
  */
+const timesCache = new Map();
+
 export function frameTimes(file) {
+  if (!timesCache.has(file)) timesCache.set(file, probeTimes(file));
+  return timesCache.get(file);
+}
+
+function probeTimes(file) {
   const run = (entries) =>
     execFileSync("ffprobe", ["-v", "error", "-select_streams", "v:0", "-show_entries", entries, "-of", "csv=p=0", file], {
       encoding: "utf8",
