@@ -16,8 +16,3 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 command -v cargo >/dev/null || { echo "framex setup: cargo not found; install Rust with rustup" >&2; exit 1; }
-# The Node package (npm/framex) and its tests: Node.js 20 or later with npm.
-if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null; then
-  echo "framex setup: Node.js >= 20 with npm is needed for the Node package (npm/framex) and its tests" >&2
-  exit 1
-fi

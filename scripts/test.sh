@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# The Node package (npm/framex) and its tests need Node.js 20 or later with npm.
+if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null; then
+  echo "framex tests: Node.js >= 20 with npm is needed for the Node package (npm/framex) and its tests" >&2
+  exit 1
+fi
 cargo test --workspace
 # The addon in the dev profile with plain cargo: it reuses most of what `cargo test` just
 # compiled (`napi build` passes an explicit --target, a separate build folder, so it would
