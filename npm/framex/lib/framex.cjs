@@ -78,8 +78,15 @@ async function runNative(input, options, signal, onProgress) {
         try {
           onProgress(event);
         } catch (err) {
-          // A throwing listener must not take the process down from a native callback.
-          process.emitWarning(`framex: onProgress threw: ${err && err.stack ? err.stack : err}`);
+          // A throwing listener must not take the process down from a native callback, and
+          // neither may describing what it threw (a Symbol, an object without toString).
+          let what;
+          try {
+            what = err && err.stack ? err.stack : String(err);
+          } catch {
+            what = Object.prototype.toString.call(err);
+          }
+          process.emitWarning(`framex: onProgress threw: ${what}`);
         }
       }
     : undefined;

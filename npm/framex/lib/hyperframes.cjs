@@ -61,9 +61,9 @@ function fpsNumber(fps) {
   return typeof fps === "object" && fps !== null ? fps.num / fps.den : Number(fps);
 }
 
-/** Seconds as the manifest takes them: exact to the microsecond (as ffmpeg parses times). */
-function micro(v) {
-  return Math.round(v * 1e6) / 1e6;
+/** Whole microseconds of a time, as the manifest reads it (truncated, as ffmpeg parses times). */
+function micros(v) {
+  return Math.trunc(v * 1e6);
 }
 
 /** `"num/den"` → number. */
@@ -81,13 +81,21 @@ function normalizeRate(r) {
 
 /** A folder name framex accepts as a clip id (one path component). */
 function safeId(id) {
-  return typeof id === "string" && id.length > 0 && id.length <= 200 && !id.startsWith(".") && !/[/\\\0-\x1f\x7f]/.test(id);
+  return (
+    typeof id === "string" &&
+    id.length > 0 &&
+    Buffer.byteLength(id) <= 200 &&
+    !id.startsWith(".") &&
+    !/[/\\\0-\x1f\x7f-\x9f]/.test(id)
+  );
 }
 
 /** framex error kinds → HyperFrames' failure taxonomy (§2.1). */
 function failureKind(e) {
   switch (e.kind) {
     case "source_missing":
+      // framex reports a remote 404 / 410 as a missing source; HyperFrames calls it so.
+      return isHttpUrl(e.src ?? "") ? "download_not_found" : "source_missing";
     case "source_rejected":
     case "invalid_media":
     case "media_start_out_of_range":
@@ -101,7 +109,7 @@ function failureKind(e) {
     case "invalid_request":
       return "internal";
     case "download_failed":
-      return /\b404\b/.test(e.message) ? "download_not_found" : "download_transient";
+      return "download_transient";
     default:
       return "internal";
   }
@@ -161,7 +169,9 @@ function hyperframesView(video, clip, fps) {
   const m0 = ratio(t.mediaStart);
   const metadata = videoMetadata(clip.metadata);
   let start = S;
-  let mediaStart = m0;
+  // A preroll longer than a non-looping source starts in its held tail: HyperFrames' one-frame
+  // window sits at `playable − 1e-6`, inside the source, where its lookup expects it.
+  let mediaStart = Math.min(m0, metadata.videoStreamDurationSeconds - 1e-6);
   let loopDuration = 0;
   if (clip.loop && t.loopCycle) {
     // Frames unroll the loop from frame 0 (media m0, possibly mid-cycle after a preroll).
@@ -211,7 +221,7 @@ function cacheSetting(config) {
 function cacheMaxBytes(config) {
   if (config?.extractCacheMaxBytes !== undefined) return config.extractCacheMaxBytes;
   const mb = Number(process.env.HYPERFRAMES_EXTRACT_CACHE_MAX_MB);
-  return Number.isFinite(mb) && mb > 0 ? Math.round(mb * 1024 ** 2) : 2 * 1024 ** 3;
+  return Number.isFinite(mb) && mb > 0 ? Math.max(1, Math.round(mb * 1024 ** 2)) : 2 * 1024 ** 3;
 }
 
 function emptyBreakdown() {
@@ -256,7 +266,13 @@ async function extractAllVideoFrames(videos, baseDir, options, signal, config, c
   for (const video of videos) {
     if (signal?.aborted) break;
     if (options.timelineEnd !== undefined && video.start >= options.timelineEnd) continue;
-    if (Number.isFinite(video.end) && video.end <= Math.max(0, video.start)) continue; // nothing visible
+    // HyperFrames: a finite end at or before the start means the natural duration; a clip
+    // ending at or before 0 shows nothing. A window shorter than a microsecond (framex's time
+    // unit, as ffmpeg's) gets one microsecond: HyperFrames extracts at least one frame for it.
+    let end = Number.isFinite(video.end) && video.end > video.start ? video.end : Infinity;
+    if (end <= 0) continue;
+    const visibleStart = micros(Math.max(0, video.start));
+    if (Number.isFinite(end) && micros(end) <= visibleStart) end = (visibleStart + 1) / 1e6;
     if (!safeId(video.id) || ids.has(video.id)) {
       errors.push(failure(video.id, "internal", `video id ${JSON.stringify(video.id)} is not a unique folder name`));
       continue;
@@ -277,7 +293,7 @@ async function extractAllVideoFrames(videos, baseDir, options, signal, config, c
         continue;
       }
     }
-    entries.push({ video, src });
+    entries.push({ video, src: isHttpUrl(src) ? src : path.resolve(src), end });
   }
   if (signal?.aborted) throw new Error("Video frame extraction cancelled");
 
@@ -299,22 +315,23 @@ async function extractAllVideoFrames(videos, baseDir, options, signal, config, c
       fps: fpsText(options.fps),
       format: options.format ?? "auto",
       quality: options.quality ?? 95,
-      videos: entries.map(({ video, src }) => ({
+      // Times as given: the manifest truncates them to the microsecond, as ffmpeg would.
+      videos: entries.map(({ video, src, end }) => ({
         id: video.id,
         src,
-        start: micro(video.start ?? 0),
-        ...(Number.isFinite(video.end) ? { end: micro(video.end) } : {}),
-        mediaStart: micro(Math.max(0, video.mediaStart ?? 0)),
+        start: video.start ?? 0,
+        ...(Number.isFinite(end) ? { end } : {}),
+        mediaStart: Math.max(0, video.mediaStart ?? 0),
         loop: Boolean(video.loop),
         playbackRate: normalizeRate(video.playbackRate),
         hasAudio: Boolean(video.hasAudio),
       })),
     };
-    if (options.timelineEnd !== undefined) manifest.timelineEnd = micro(options.timelineEnd);
+    if (options.timelineEnd !== undefined) manifest.timelineEnd = options.timelineEnd;
     const nopts = {
       outDir: cacheDir ? undefined : path.resolve(options.outputDir),
       cacheDir: cacheDir ? path.resolve(cacheDir) : "off",
-      cacheMax: cacheDir ? cacheMaxBytes(config) : undefined,
+      cacheMax: cacheDir ? Math.max(1, Math.round(cacheMaxBytes(config))) : undefined,
       sourceTimeout: config?.ffmpegProcessTimeout ? config.ffmpegProcessTimeout / 1000 : undefined,
     };
     const result = await runNative(
@@ -348,7 +365,7 @@ async function extractAllVideoFrames(videos, baseDir, options, signal, config, c
         ...(cacheDir ? { ownedByLookup: true } : {}),
       });
     }
-    for (const e of result.errors) errors.push(failure(e.id, failureKind(e), e.message));
+    for (const e of result.errors) errors.push(failure(e.id, failureKind({ ...e, src: byId.get(e.id)?.src }), e.message));
     for (const w of result.warnings) process.stderr.write(`[framex] WARNING: ${w}\n`);
     const b = result.breakdown;
     breakdown.resolveMs += Math.round(b.downloadMs);

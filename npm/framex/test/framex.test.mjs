@@ -213,6 +213,12 @@ test("progress: events on the JS thread, monotonic, ending at the total", async 
   );
   assert.equal(again.success, true);
   assert.match(String((await warned).message), /listener bug/);
+  // Nor one that throws something with no string form.
+  const odd = await extract(
+    { fps: 30, videos: [{ id: "p", src: cfr30(), start: 0, end: 1 }] },
+    { cacheDir: "off", outDir: path.join(work, "out3"), onProgress: () => { throw Object.create(null); } },
+  );
+  assert.equal(odd.success, true);
 });
 
 test("abort mid-run: rejects with AbortError, stops early, leaves no partial folder", async () => {

@@ -286,3 +286,51 @@ test("framex's own lookup and the drop-in's framePaths agree", async () => {
     }
   }
 });
+
+test("edge cases: relative baseDir, off-microsecond starts, long prerolls, empty and reversed windows", async () => {
+  const dir = tempDir("hf-edges");
+  scenario(dir); // copies the media
+  const v = (id, src, start, end, extra = {}) => ({ id, src: `media/${src}`, start, end, mediaStart: 0, loop: false, hasAudio: false, ...extra });
+  const base = [
+    v("grid", "cfr30.mp4", 2 / 30, 1), // a start on the frame grid that is no whole microsecond
+    v("longpre", "short3.mp4", -4, 6), // a preroll longer than the 3 s source: its held tail
+    v("tiny", "cfr30.mp4", 1.0000001, 1.0000004), // nothing visible at microsecond precision
+    v("reversed", "short3.mp4", 2, 1), // end before start: HyperFrames plays the natural duration
+  ];
+  const options = { fps: FPS, outputDir: path.join(dir, "fx"), timelineEnd: TIMELINE_END };
+  const ours = clone(base);
+  const theirs = clone(base);
+  // A baseDir relative to the working folder, as a CLI passes it.
+  const res = await extractAllVideoFrames(ours, path.relative(process.cwd(), dir), options);
+  const ref = await hf.extractAllVideoFrames(theirs, dir, { ...options, outputDir: path.join(dir, "hf") });
+  assert.equal(res.success, true, JSON.stringify(res.errors));
+  assert.deepEqual(res.extracted.map((e) => e.videoId), ref.extracted.map((e) => e.videoId));
+  // A window shorter than a microsecond still gets its one frame, as in HyperFrames.
+  assert.equal(res.extracted.find((e) => e.videoId === "tiny").totalFrames, 1);
+  const gate = loadCoverageGate();
+  const reports = gate.computeVideoFrameCoverage(ours, res.extracted, FPS);
+  gate.assertVideoFrameCoverage(reports, 0.95);
+  const table = hf.createFrameLookupTable(ours, res.extracted);
+  const own = new FrameLookup(
+    await (await import("../index.mjs")).extract(
+      {
+        fps: FPS,
+        timelineEnd: TIMELINE_END,
+        videos: base
+          .filter((b) => b.id !== "tiny")
+          .map((b) => ({ ...b, src: path.join(dir, b.src), end: b.end > b.start ? b.end : undefined })),
+        // ("tiny" is left out: framex's own manifest refuses a window under a microsecond)
+      },
+      { cacheDir: "off", outDir: path.join(dir, "own") },
+    ),
+  );
+  for (let n = 0; n <= TIMELINE_END * FPS; n++) {
+    const got = table.getActiveFrames(n / FPS);
+    for (const { id, file } of own.at(`${n}/${FPS}`)) {
+      assert.equal(path.basename(got.get(id) ?? "none"), path.basename(file), `${id} at frame ${n}`);
+    }
+  }
+  // The held-tail element is resolved inside the source, as HyperFrames resolves it.
+  const held = ours.find((x) => x.id === "longpre");
+  assert.ok(held.mediaStart < 3 && held.mediaStart > 2.99, `mediaStart ${held.mediaStart}`);
+});

@@ -194,8 +194,9 @@ fn decode_source(
     // recordings, or a trim inside one GOP) and most of whose decoded frames are lead-in is
     // decode-bound: the workers would idle, so the decoder gets every core as frame threads.
     // (When decoded ≈ needed, frame threading costs more than it gains on 2 cores; see above.)
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = if parallel > 1 && !gop_parallel && sweep_span(&plan.source, &needed) >= 2 * needed.len() {
-        parallel
+        parallel.min(cores)
     } else {
         threads
     };

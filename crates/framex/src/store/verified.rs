@@ -69,34 +69,55 @@ struct Entry {
     record: Arc<ClipRecord>,
 }
 
-/// Bounds the memo: past this many folders it starts over (a long-lived process working through
-/// many compositions must not grow without limit; a forgotten folder is only checked again).
-const MAX_ENTRIES: usize = 4096;
+/// Bounds the memo by the frames its records list (about 60 bytes each, so ~60 MB): past it, it
+/// starts over. A long-lived process working through many compositions must not grow without
+/// limit; a forgotten folder is only checked again.
+const MAX_FRAMES: usize = 1 << 20;
 
-fn memo() -> &'static Mutex<HashMap<PathBuf, Entry>> {
-    static MEMO: std::sync::OnceLock<Mutex<HashMap<PathBuf, Entry>>> = std::sync::OnceLock::new();
-    MEMO.get_or_init(|| Mutex::new(HashMap::new()))
+#[derive(Default)]
+struct Memo {
+    entries: HashMap<PathBuf, Entry>,
+    frames: usize,
+}
+
+fn weight(record: &ClipRecord) -> usize {
+    record.pts.len() + record.digests.len() + 1
+}
+
+fn memo() -> &'static Mutex<Memo> {
+    static MEMO: std::sync::OnceLock<Mutex<Memo>> = std::sync::OnceLock::new();
+    MEMO.get_or_init(|| Mutex::new(Memo::default()))
 }
 
 /// The record of `dir` if this process verified the folder whole and nothing about it changed
 /// since: `stamps` (just read) equal those taken before that verification.
 pub(crate) fn recall(dir: &Path, stamps: &FolderStamps) -> Option<Arc<ClipRecord>> {
     let memo = memo().lock().unwrap_or_else(|e| e.into_inner());
-    memo.get(dir).filter(|e| e.stamps == *stamps).map(|e| e.record.clone())
+    memo.entries
+        .get(dir)
+        .filter(|e| e.stamps == *stamps)
+        .map(|e| e.record.clone())
 }
 
 /// Notes that `dir`, in the state `stamps` were read in before the check, passed the full check.
 pub(crate) fn remember(dir: &Path, stamps: FolderStamps, record: Arc<ClipRecord>) {
     let mut memo = memo().lock().unwrap_or_else(|e| e.into_inner());
-    if memo.len() >= MAX_ENTRIES {
-        memo.clear();
+    let w = weight(&record);
+    if memo.frames + w > MAX_FRAMES {
+        *memo = Memo::default();
     }
-    memo.insert(dir.to_path_buf(), Entry { stamps, record });
+    memo.frames += w;
+    if let Some(old) = memo.entries.insert(dir.to_path_buf(), Entry { stamps, record }) {
+        memo.frames -= weight(&old.record);
+    }
 }
 
 /// Drops `dir` (it was found damaged, or is being replaced).
 pub(crate) fn forget(dir: &Path) {
-    memo().lock().unwrap_or_else(|e| e.into_inner()).remove(dir);
+    let mut memo = memo().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(old) = memo.entries.remove(dir) {
+        memo.frames -= weight(&old.record);
+    }
 }
 
 #[cfg(test)]
