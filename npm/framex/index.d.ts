@@ -85,7 +85,7 @@ export interface ExtractOptions {
    * `start ≤ n < end` (`framex extract --frames A..B`). Frame files keep their global numbers.
    */
   frames?: [number, number];
-  /** The slice in seconds `[start, end)`: numbers or exact text (`--time S..E`). */
+  /** The slice in seconds `[start, end)`: numbers or exact text (`--time S..E`); takes the place of `frames`. */
   time?: [number | string, number | string];
   /** Explicit per-clip frame index runs (HyperFrames' `frameRanges` shape); clips not named get none. */
   indices?: Record<string, { firstFrame: number; frames: number }[]>;

@@ -229,15 +229,6 @@ fn split_range(s: &str) -> Option<(&str, &str)> {
     Some((a.trim(), b.trim()))
 }
 
-/// A time in seconds: a decimal (full precision) or an exact `num/den`.
-fn parse_time(s: &str) -> Option<Rational> {
-    if s.contains('/') {
-        Rational::parse_exact(s)
-    } else {
-        Rational::parse_decimal_precise(s)
-    }
-}
-
 /// The slice and index list the arguments ask for, checked against `comp`; `Err` is the message.
 fn slice_options(run: &RunArgs, comp: &framex::Composition, opts: &mut ExtractOptions) -> Result<(), String> {
     if let Some(f) = &run.frames {
@@ -248,7 +239,7 @@ fn slice_options(run: &RunArgs, comp: &framex::Composition, opts: &mut ExtractOp
     }
     if let Some(t) = &run.time {
         let (s, e) = split_range(t)
-            .and_then(|(s, e)| Some((parse_time(s)?, parse_time(e)?)))
+            .and_then(|(s, e)| Some((Rational::parse_seconds(s)?, Rational::parse_seconds(e)?)))
             .ok_or_else(|| format!("--time: expected S..E in seconds (decimals or num/den), got {t:?}"))?;
         opts.frames =
             Some(framex::FrameRange::from_time(s, e, comp.fps()).map_err(|e| format!("--time: {}", e.message))?);
@@ -256,12 +247,7 @@ fn slice_options(run: &RunArgs, comp: &framex::Composition, opts: &mut ExtractOp
     if let Some(path) = &run.indices {
         let text =
             std::fs::read_to_string(path).map_err(|e| format!("--indices: cannot read {}: {e}", path.display()))?;
-        opts.indices = Some(serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "--indices: {}: expected {{\"<clipId>\": [{{\"firstFrame\": N, \"frames\": N}}, ...]}}: {e}",
-                path.display()
-            )
-        })?);
+        opts.indices = Some(framex::parse_indices(&text).map_err(|e| format!("--indices: {}: {e}", path.display()))?);
     }
     opts.check_for(comp)
 }

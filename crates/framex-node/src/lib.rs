@@ -259,31 +259,21 @@ impl ExtractTask {
             };
             opts.frames = Some(framex::FrameRange::new(a, b).map_err(|e| invalid(format!("frames: {}", e.message)))?);
         }
+        // As `framex extract --time`: the slice in seconds, taking the place of `frames`.
         if let Some(t) = &o.time {
             let [a, b] = &t[..] else {
                 return Err(invalid("time: expected [start, end] in seconds"));
             };
             let secs = |s: &str| {
-                Rational::parse_decimal_precise(s)
-                    .or_else(|| Rational::parse_exact(s))
-                    .ok_or_else(|| invalid(format!("time: expected seconds, got {s:?}")))
+                Rational::parse_seconds(s).ok_or_else(|| invalid(format!("time: expected seconds, got {s:?}")))
             };
-            let range = framex::FrameRange::from_time(secs(a)?, secs(b)?, comp.fps())
-                .map_err(|e| invalid(format!("time: {}", e.message)))?;
-            opts.frames = Some(match opts.frames {
-                Some(f) => framex::FrameRange {
-                    start: f.start.max(range.start),
-                    end: f.end.min(range.end),
-                },
-                None => range,
-            });
+            opts.frames = Some(
+                framex::FrameRange::from_time(secs(a)?, secs(b)?, comp.fps())
+                    .map_err(|e| invalid(format!("time: {}", e.message)))?,
+            );
         }
         if let Some(text) = &o.indices {
-            opts.indices = Some(serde_json::from_str(text).map_err(|e| {
-                invalid(format!(
-                    "indices: expected {{\"<clipId>\": [{{\"firstFrame\": N, \"frames\": N}}, ...]}}: {e}"
-                ))
-            })?);
+            opts.indices = Some(framex::parse_indices(text).map_err(|e| invalid(format!("indices: {e}")))?);
         }
         opts.check_for(&comp).map_err(invalid)?;
         let result = framex::extract(&comp, &opts);
@@ -381,7 +371,7 @@ impl NativeLookup {
     pub fn at(&self, t: Either<f64, String>) -> Result<Vec<f64>> {
         let t = match t {
             Either::A(v) => Rational::from_f64_decimal(v),
-            Either::B(s) => Rational::parse_decimal_precise(&s).or_else(|| Rational::parse_exact(&s)),
+            Either::B(s) => Rational::parse_seconds(&s),
         }
         .ok_or_else(|| invalid("t: expected a finite time in seconds"))?;
         Ok(self

@@ -61,7 +61,7 @@ mod trace;
 pub use composition::html::{parse_html, read_html};
 pub use composition::lookup::{ClipTiming, FrameLookup, Shown};
 pub use composition::manifest::{parse_manifest, read_manifest};
-pub use composition::slice::{FrameRange, FrameRun};
+pub use composition::slice::{parse_indices, FrameRange, FrameRun};
 pub use composition::{read_composition, ClipSpec, Composition, FormatChoice, InputError};
 pub use control::{CancelToken, Progress};
 pub use encode::ImageFormat;

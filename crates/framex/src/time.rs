@@ -117,6 +117,16 @@ impl Rational {
         Rational::parse_decimal_digits(s, 18)
     }
 
+    /// Parses a time in seconds as a caller spells it: an exact `"num/den"`, else a decimal at
+    /// full precision (`--time`, the Node package's lookup and slice times).
+    pub fn parse_seconds(s: &str) -> Option<Rational> {
+        if s.contains('/') {
+            Rational::parse_exact(s)
+        } else {
+            Rational::parse_decimal_precise(s)
+        }
+    }
+
     fn parse_decimal_digits(s: &str, places: u32) -> Option<Rational> {
         let s = s.trim();
         if s.is_empty() {

@@ -87,6 +87,13 @@ impl FrameRun {
     }
 }
 
+/// Per-clip frame index runs from JSON text, `{"<clipId>": [{"firstFrame": N, "frames": N}, …]}`
+/// (`--indices FILE`, the Node package's `indices`). `Err` says which shape was expected.
+pub fn parse_indices(text: &str) -> Result<std::collections::BTreeMap<String, Vec<FrameRun>>, String> {
+    serde_json::from_str(text)
+        .map_err(|e| format!("expected {{\"<clipId>\": [{{\"firstFrame\": N, \"frames\": N}}, ...]}}: {e}"))
+}
+
 /// Sorted, disjoint, non-empty half-open ranges of frame indices.
 pub(crate) type Ranges = Vec<[u64; 2]>;
 

@@ -120,6 +120,8 @@ pub(crate) fn run_pipeline(plans: Vec<SourcePlan>, jobs: usize, shared: &Shared<
     // With one source and closed GOPs, GOPs go round-robin to single-threaded decoders instead
     // (one per core): decoding then spreads over the cores at no threading overhead.
     let parallel = if concurrent == 1 { jobs } else { 1 };
+    // Frame threads for a lone source that cannot go GOP-parallel: every core, never more.
+    let lone_threads = jobs.min(std::thread::available_parallelism().map_or(1, |n| n.get()));
     // Pictures in flight: two per worker, but never more than a fixed memory budget of the
     // largest picture, so many cores and 4K sources cannot multiply into gigabytes.
     let largest = plans
@@ -144,16 +146,20 @@ pub(crate) fn run_pipeline(plans: Vec<SourcePlan>, jobs: usize, shared: &Shared<
                 let Some(plan) = queue.lock().expect("plan queue").pop() else {
                     break;
                 };
-                decode_source(plan, decoder_threads, parallel, &tx, shared);
+                decode_source(plan, decoder_threads, lone_threads, parallel, &tx, shared);
             });
         }
         drop(tx);
     });
 }
 
+/// Decodes one source's needed frames onto the queue: GOP-parallel when it can (`parallel`
+/// decoders), else one sweep with `threads` frame threads, or `lone_threads` when the sweep is
+/// mostly lead-in.
 fn decode_source(
     mut plan: SourcePlan,
     threads: usize,
+    lone_threads: usize,
     parallel: usize,
     tx: &crossbeam_channel::Sender<Job>,
     shared: &Shared<'_>,
@@ -194,9 +200,8 @@ fn decode_source(
     // recordings, or a trim inside one GOP) and most of whose decoded frames are lead-in is
     // decode-bound: the workers would idle, so the decoder gets every core as frame threads.
     // (When decoded ≈ needed, frame threading costs more than it gains on 2 cores; see above.)
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = if parallel > 1 && !gop_parallel && sweep_span(&plan.source, &needed) >= 2 * needed.len() {
-        parallel.min(cores)
+        lone_threads
     } else {
         threads
     };
