@@ -125,14 +125,7 @@ fn clip_ids_with_control_characters_are_refused_in_manifests_and_sanitised_in_ht
         "index.html",
         b"<video id=\"two&#10;lines\" src=\"clip.mp4\" data-duration=\"1\"></video>",
     );
-    let mut c = w.command();
-    c.arg("extract")
-        .arg(w.path().join("index.html"))
-        .arg("--out")
-        .arg(w.out())
-        .arg("--json")
-        .arg("-q");
-    let run = crate::common::run(c);
+    let run = w.extract_file(&w.path().join("index.html"), &["-q"]);
     run.assert_ok();
     assert_eq!(run.result()["clips"][0]["id"], "two_lines", "{run}");
     assert!(w.out().join("two_lines").is_dir());
@@ -155,14 +148,7 @@ fn file_urls_and_symbolic_links_out_of_the_project_are_refused() {
         ],
     );
     std::fs::write(proj.join("comp.json"), serde_json::to_vec(&m).unwrap()).unwrap();
-    let mut c = w.command();
-    c.arg("extract")
-        .arg(proj.join("comp.json"))
-        .arg("--out")
-        .arg(w.out())
-        .arg("--json")
-        .arg("-q");
-    let run = crate::common::run(c);
+    let run = w.extract_file(&proj.join("comp.json"), &["-q"]);
     assert_eq!(run.code(), Some(1), "{run}");
     for id in ["url", "link"] {
         assert_eq!(
@@ -179,14 +165,7 @@ fn file_urls_and_symbolic_links_out_of_the_project_are_refused() {
         br#"<video id="v" src="link.mp4" data-duration="1"></video>"#,
     )
     .unwrap();
-    let mut c = w.command();
-    c.arg("extract")
-        .arg(proj.join("index.html"))
-        .arg("--out")
-        .arg(w.out())
-        .arg("--json")
-        .arg("-q");
-    let run = crate::common::run(c);
+    let run = w.extract_file(&proj.join("index.html"), &["-q"]);
     assert_eq!(
         run.error("v").map(|e| e["kind"].clone()),
         Some(json!("source_rejected")),

@@ -81,14 +81,27 @@ function scenario(dir) {
 const clone = (videos) => videos.map((v) => ({ ...v }));
 const keys = (o) => Object.keys(o).filter((k) => o[k] !== undefined).sort();
 
+let both;
+/**
+ * The scenarios through both engines, uncached, once for the tests that compare them (each
+ * engine's run costs seconds): results and the elements each one mutated.
+ */
+function bothEngines() {
+  both ??= (async () => {
+    const dir = tempDir("hf-both");
+    const base = scenario(dir);
+    const oursVideos = clone(base);
+    const theirsVideos = clone(base);
+    const options = (name) => ({ fps: FPS, outputDir: path.join(dir, name), timelineEnd: TIMELINE_END, collectProbeFailures: true });
+    const ours = await extractAllVideoFrames(oursVideos, dir, options("fx"));
+    const theirs = await hf.extractAllVideoFrames(theirsVideos, dir, options("hf"));
+    return { dir, base, oursVideos, theirsVideos, ours, theirs };
+  })();
+  return both;
+}
+
 test("the drop-in's result has HyperFrames' shape, ids, errors and element mutations", async (t) => {
-  const dir = tempDir("hf-shape");
-  const base = scenario(dir);
-  const theirsVideos = clone(base);
-  const oursVideos = clone(base);
-  const options = (name) => ({ fps: FPS, outputDir: path.join(dir, name), timelineEnd: TIMELINE_END, collectProbeFailures: true });
-  const theirs = await hf.extractAllVideoFrames(theirsVideos, dir, options("hf"));
-  const ours = await extractAllVideoFrames(oursVideos, dir, options("fx"));
+  const { dir, oursVideos, theirsVideos, ours, theirs } = await bothEngines();
 
   assert.deepEqual(keys(ours), keys(theirs));
   assert.deepEqual(keys(ours.phaseBreakdown), keys(theirs.phaseBreakdown));
@@ -132,13 +145,7 @@ test("the drop-in's result has HyperFrames' shape, ids, errors and element mutat
 });
 
 test("HyperFrames' own FrameLookupTable over framex's result shows the display-time frame at every output time", async (t) => {
-  const dir = tempDir("hf-lookup");
-  const base = scenario(dir);
-  const oursVideos = clone(base);
-  const theirsVideos = clone(base);
-  const options = (name) => ({ fps: FPS, outputDir: path.join(dir, name), timelineEnd: TIMELINE_END, collectProbeFailures: true });
-  const ours = await extractAllVideoFrames(oursVideos, dir, options("fx"));
-  const theirs = await hf.extractAllVideoFrames(theirsVideos, dir, options("hf"));
+  const { dir, base, oursVideos, theirsVideos, ours, theirs } = await bothEngines();
   const table = hf.createFrameLookupTable(oursVideos, ours.extracted);
   const theirTable = hf.createFrameLookupTable(theirsVideos, theirs.extracted);
 

@@ -486,10 +486,15 @@ impl Work {
 
     /// `framex extract comp.json --out out --json <extra>`; waits (bounded by [`RUN_TIMEOUT`]).
     pub fn extract(&self, manifest: &Value, extra: &[&str]) -> Run {
-        let m = self.write_manifest(manifest);
+        self.extract_file(&self.write_manifest(manifest), extra)
+    }
+
+    /// `framex extract <composition> --out out --json <extra>` for a composition file already
+    /// written (an HTML file, a manifest outside the workspace).
+    pub fn extract_file(&self, composition: &Path, extra: &[&str]) -> Run {
         let mut c = self.command();
         c.arg("extract")
-            .arg(&m)
+            .arg(composition)
             .arg("--out")
             .arg(self.out())
             .arg("--json")
