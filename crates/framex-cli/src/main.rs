@@ -20,6 +20,8 @@ Examples:
   framex extract comp.json --frames 450..900 --json   # one slice of a chunked render
   framex extract comp.json --time 15..30 --json       # the same slice by time (at 30 fps)
   framex cache stats
+  framex extract comp.json --remote-store s3://frames/fleet --json   # a store shared by a fleet
+  framex cache remote stats --remote-store s3://frames/fleet
 
 Exit status: 0 every clip extracted, 1 some clips failed (or the run was cancelled),
 2 unusable input (bad manifest or arguments).";
@@ -100,6 +102,81 @@ enum CacheCommand {
         #[arg(long)]
         repair: bool,
     },
+    /// The remote tier on S3-compatible storage (--remote-store / FRAMEX_REMOTE_STORE)
+    Remote {
+        #[command(subcommand)]
+        command: RemoteCommand,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum RemoteCommand {
+    /// Sources, clip records, segments, frames and bytes in the bucket
+    Stats,
+    /// Delete framex objects uploaded more than D ago (age since upload: S3 keeps no access time)
+    Gc {
+        /// Age: a number with s, m, h or d (e.g. 90s, 12h, 7d); plain numbers are seconds
+        #[arg(long, value_name = "D", value_parser = parse_age)]
+        older_than: std::time::Duration,
+    },
+    /// Read every framex object back and check it (segments frame by frame against their hashes,
+    /// records against their seals); --repair deletes what is damaged. Exit 1 if damage is found
+    /// without --repair
+    Verify {
+        #[arg(long)]
+        repair: bool,
+    },
+}
+
+/// Where the remote tier is (shared by extraction and `cache remote`).
+#[derive(clap::Args)]
+struct RemoteArgs {
+    /// Second store tier shared by a fleet, s3://bucket/prefix on any S3-compatible service, or
+    /// "off"; credentials, region and endpoint from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP=true (plain http) and ~/.aws/{credentials,config}
+    /// [default: $FRAMEX_REMOTE_STORE]
+    #[arg(long, value_name = "URL", global = true)]
+    remote_store: Option<String>,
+    /// Longest wait, after the frames are published locally, for uploads to the remote tier; what
+    /// is left is reported and stays local [default: 30]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, global = true)]
+    remote_flush_limit: Option<std::time::Duration>,
+}
+
+impl RemoteArgs {
+    /// The remote tier asked for, if any: the flag, else `FRAMEX_REMOTE_STORE`; `off` for none.
+    fn options(&self) -> Option<framex::cache::RemoteStoreOptions> {
+        let url = self
+            .remote_store
+            .clone()
+            .or_else(|| std::env::var("FRAMEX_REMOTE_STORE").ok())
+            .filter(|u| !u.trim().is_empty() && !framex::cache::is_off(u))?;
+        let mut o = framex::cache::RemoteStoreOptions::new(url.trim());
+        if let Some(d) = self.remote_flush_limit {
+            o = o.with_flush_limit(d);
+        }
+        Some(o)
+    }
+}
+
+/// An age like `90s`, `30m`, `12h`, `7d` (a plain number is seconds).
+fn parse_age(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 's')) => (&t[..i], 1.0),
+        Some((i, 'm')) => (&t[..i], 60.0),
+        Some((i, 'h')) => (&t[..i], 3600.0),
+        Some((i, 'd')) => (&t[..i], 86400.0),
+        _ => (t, 1.0),
+    };
+    num.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0 && *v < 1e8)
+        .map(|v| std::time::Duration::from_secs_f64(v * mult))
+        .ok_or_else(|| format!("expected an age like 90s, 30m, 12h or 7d, got {s:?}"))
 }
 
 #[derive(Subcommand)]
@@ -221,6 +298,8 @@ struct RunArgs {
     /// ...]}: only the clips named get frames, only those listed
     #[arg(long, value_name = "FILE")]
     indices: Option<PathBuf>,
+    #[command(flatten)]
+    remote: RemoteArgs,
 }
 
 /// `A..B` as two parts.
@@ -406,6 +485,7 @@ fn run_extraction(run: &RunArgs, cancel: &CancelToken) -> Result<ExtractionResul
     if let Some(t) = run.download_stall_timeout {
         opts.remote.stall_timeout = t;
     }
+    opts.remote_store = run.remote.options();
     let res = framex::extract(&comp, &opts);
     if let Some(b) = &bar {
         b.finish();
@@ -578,8 +658,42 @@ impl Progress for Bar {
     }
 }
 
+/// `framex cache remote …`: prints the report as JSON; 1 on failure (or unrepaired damage).
+fn remote_command(command: RemoteCommand, args: &RemoteArgs) -> ExitCode {
+    use framex::cache as c;
+    let Some(opts) = args.options() else {
+        eprintln!("framex: no remote store: give --remote-store s3://bucket/prefix or set FRAMEX_REMOTE_STORE");
+        return ExitCode::from(2);
+    };
+    fn json(v: &impl serde::Serialize) -> serde_json::Value {
+        serde_json::to_value(v).expect("reports serialise")
+    }
+    let done: Result<(serde_json::Value, bool), String> = match command {
+        RemoteCommand::Stats => c::remote_stats(&opts).map(|r| (json(&r), false)),
+        RemoteCommand::Gc { older_than } => c::remote_gc(&opts, older_than).map(|r| (json(&r), false)),
+        // Damage left in place is exit status 1, as `cache verify` does.
+        RemoteCommand::Verify { repair } => {
+            c::remote_verify(&opts, repair).map(|r| (json(&r), !r.damaged.is_empty() && !repair))
+        }
+    };
+    match done {
+        Ok((v, damaged)) => match emit(&serde_json::to_string_pretty(&v).expect("json")) {
+            Ok(()) if damaged => ExitCode::from(1),
+            Ok(()) => ExitCode::SUCCESS,
+            Err(code) => code,
+        },
+        Err(e) => {
+            eprintln!("framex: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn cache_command(command: CacheCommand, args: &CacheArgs) -> ExitCode {
     use framex::cache::{self as gc, Store};
+    if let CacheCommand::Remote { command, remote } = command {
+        return remote_command(command, &remote);
+    }
     let Some(dir) = args.dir() else {
         eprintln!("framex: the cache is off (--cache-dir / FRAMEX_CACHE_DIR); nothing to do");
         return ExitCode::from(2);
@@ -611,6 +725,7 @@ fn cache_command(command: CacheCommand, args: &CacheArgs) -> ExitCode {
             }
             printed
         }
+        CacheCommand::Remote { .. } => unreachable!("handled above"),
     };
     match printed {
         Ok(()) => ExitCode::SUCCESS,

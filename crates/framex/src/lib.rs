@@ -83,6 +83,10 @@ pub mod cache {
     pub use crate::store::gc::{
         clear, gc, stats, verify, GcOptions, GcReport, StoreStats, VerifyReport, DEFAULT_MAX_BYTES, DEFAULT_MIN_AGE,
     };
+    pub use crate::store::tier::ops::{
+        remote_gc, remote_stats, remote_verify, RemoteDamage, RemoteGcReport, RemoteStats, RemoteVerifyReport,
+    };
+    pub use crate::store::tier::RemoteStoreOptions;
     pub use crate::store::{default_dir, is_off, resolve_dir, Store};
 }
 

@@ -136,6 +136,29 @@ pub struct Breakdown {
     pub downloads: u64,
     pub download_bytes: u64,
     pub download_ms: f64,
+    /// The remote store tier ([`crate::ExtractOptions::remote_store`]): clips whose record it
+    /// held (and whose frames it supplied), clips asked for in vain.
+    pub remote_clip_hits: u64,
+    pub remote_clip_misses: u64,
+    /// Frames and bytes fetched from it (verified, then written to the local store).
+    pub remote_frames_downloaded: u64,
+    pub remote_bytes_downloaded: u64,
+    /// Frames (in packed segments), objects (segments and records) and bytes uploaded to it.
+    pub remote_frames_uploaded: u64,
+    pub remote_objects_uploaded: u64,
+    pub remote_bytes_uploaded: u64,
+    /// Requests made to it (GET, PUT, LIST pages, DELETE).
+    pub remote_requests: u64,
+    /// Phases in which it failed and the run carried on from the local store and the decoder.
+    pub remote_fallbacks: u64,
+    /// Its objects refused as damaged or foreign.
+    pub remote_damaged: u64,
+    /// Objects not uploaded when the flush limit ran out (or the tier failed).
+    pub remote_pending: u64,
+    /// Wall time asking it before decoding (metadata, clip records, frames), and flushing to
+    /// it after publishing.
+    pub remote_ms: f64,
+    pub remote_flush_ms: f64,
 }
 
 /// The result of [`crate::extract`].

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 mod output;
 mod pipeline;
 pub(crate) mod plan;
+mod tiered;
 
 use output::{
     check_clip_folder, check_replaceable, materialize, out_staging, publish, sweep_stale_staging, ClipState,
@@ -39,7 +40,7 @@ use crate::media::{MediaError, Source};
 use crate::remote::{self, FetchContext, RemotePolicy};
 use crate::report::{Breakdown, ClipFrames, Counters, ExtractionResult};
 use crate::store::gc::{self, GcOptions};
-use crate::store::{ClipRecord, SourceKey, SourceLock, Store, StoredMeta, VariantKey};
+use crate::store::{ClipKey, ClipRecord, SourceKey, SourceLock, Store, StoredMeta, VariantKey};
 use crate::trace::Tracer;
 
 /// How to run an extraction. Start from [`ExtractOptions::default`] (frames stay in no store
@@ -91,6 +92,13 @@ pub struct ExtractOptions {
     /// too, a clip gets the frames in both. An id the composition does not have fails the call.
     /// Default: `None` (every frame of every clip).
     pub indices: Option<std::collections::BTreeMap<String, Vec<crate::FrameRun>>>,
+    /// A second store tier on S3-compatible object storage, shared by a fleet: frames and clip
+    /// records missing locally are fetched from it before anything is decoded, and what this
+    /// run encodes is uploaded to it after publishing (see [`crate::store::tier`]). Needs
+    /// [`cache_dir`](Self::cache_dir). Credentials, region and endpoint come from the standard
+    /// `AWS_*` variables and the AWS config files. Its failures are warnings, never errors.
+    /// Default: `None`.
+    pub remote_store: Option<crate::store::tier::RemoteStoreOptions>,
 }
 
 /// Below this much free space the store counts as full: the run goes uncached (with a warning)
@@ -114,6 +122,7 @@ impl Default for ExtractOptions {
             remote: RemotePolicy::default(),
             frames: None,
             indices: None,
+            remote_store: None,
         }
     }
 }
@@ -132,6 +141,7 @@ impl std::fmt::Debug for ExtractOptions {
             .field("remote", &self.remote)
             .field("frames", &self.frames)
             .field("indices", &self.indices)
+            .field("remote_store", &self.remote_store)
             .finish()
     }
 }
@@ -304,6 +314,8 @@ struct SourceEntry {
     _lock: Option<SourceLock>,
     meta: Option<StoredMeta>,
     opened: Option<Result<Source, MediaError>>,
+    /// Opened (probed) by this run.
+    probed: bool,
     /// An uncached run's download folder (removed when the last source using it is dropped).
     _download_dir: Option<Arc<tempfile::TempDir>>,
 }
@@ -324,14 +336,22 @@ pub fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
     crate::media::init();
     let mut run = Run::new(comp, opts);
     run.resolve_sources();
+    run.remote_metadata();
     run.whole_clip_hits();
+    if run.remote_clip_hits() {
+        run.whole_clip_hits();
+    }
     let opened = run.open_sources();
     let needs = run.plan_misses();
+    run.remote_frames(&needs);
     run.produce(needs, opened);
+    run.remote_flush();
     run.finish()
 }
 
-/// One extraction, phase by phase: resolve → whole-clip hits → probe → plan → produce → finish.
+/// One extraction, phase by phase: resolve → whole-clip hits → probe → plan → produce → finish,
+/// with the remote tier's phases (in `tiered`) between: its metadata and clip records before the
+/// local whole-clip hits are settled, its frames before decoding, the upload after publishing.
 struct Run<'a> {
     comp: &'a Composition,
     opts: &'a ExtractOptions,
@@ -347,6 +367,8 @@ struct Run<'a> {
     clips: Vec<ClipState>,
     sources: Vec<SourceEntry>,
     render: Render,
+    /// The remote tier and what this run did with it.
+    tier: Option<tiered::TierRun>,
 }
 
 impl<'a> Run<'a> {
@@ -367,6 +389,7 @@ impl<'a> Run<'a> {
             clips: comp.clips().iter().map(|c| ClipState::new(&c.id)).collect(),
             sources: Vec::new(),
             render: Render::Unknown,
+            tier: None,
         };
         if lowered {
             run.warnings.push(format!(
@@ -401,6 +424,7 @@ impl<'a> Run<'a> {
                 None
             }
         });
+        run.tier = tiered::TierRun::open(opts, run.store.is_some(), &mut run.warnings);
         if let Some(o) = &opts.out_dir {
             match std::fs::create_dir_all(o).and_then(|_| std::fs::canonicalize(o)) {
                 Ok(o) => {
@@ -503,6 +527,7 @@ impl<'a> Run<'a> {
                         _lock: lock,
                         meta,
                         opened: None,
+                        probed: false,
                         _download_dir: download_dir.clone().filter(|_| from_download),
                     });
                     by_id.insert(ident, self.sources.len() - 1);
@@ -595,43 +620,22 @@ impl<'a> Run<'a> {
         let hdr = decide_render(&mut self.render, &mut self.warnings, &self.sources, &self.clips);
         let Some(store) = &self.store else { return };
         let mut hits: Vec<(usize, crate::store::ClipHit)> = Vec::new();
-        for (i, clip) in self.comp.clips().iter().enumerate() {
-            let Some(s) = self.clips[i].source else { continue };
-            let (Some(key), Some(meta)) = (&self.sources[s].key, &self.sources[s].meta) else {
+        for i in 0..self.clips.len() {
+            if !self.pending(i) {
                 continue;
-            };
-            let Ok(window) = clip_window(self.comp, clip, meta.end()) else {
-                continue;
-            };
-            let info = meta.info();
-            let variant = choose_variant(self.comp, &info, hdr);
-            let ranges = self.request().ranges(&clip.id, &window);
-            let whole_key = clip_key(&window, &VariantKey::new(&variant, info.rotation));
-            // A slice is answered by a folder of exactly its frames, or by the whole clip's.
-            let mut candidates = vec![whole_key.clone()];
-            if is_partial(&ranges, window.frame_count) {
-                candidates.insert(0, partial_clip_key(&whole_key, &ranges));
             }
+            let Some((key, planned, candidates)) = self.stored_candidates(i, hdr) else {
+                continue;
+            };
             let found = candidates.into_iter().find_map(|ckey| {
                 let hit = store.lookup_clip(key, &ckey)?;
-                let rec = &hit.record;
-                let holds = rec.frames == window.frame_count
-                    && match &rec.ranges {
-                        None => true,
-                        Some(r) => *r == ranges,
-                    };
-                holds.then_some(hit)
+                record_holds(&hit.record, &planned).then_some(hit)
             });
             let Some(hit) = found else {
                 continue;
             };
-            self.clips[i].ext = variant.format.extension();
-            self.clips[i].plan = Some(PlannedClip {
-                window,
-                ranges,
-                variant,
-                info,
-            });
+            self.clips[i].ext = planned.variant.format.extension();
+            self.clips[i].plan = Some(planned);
             hits.push((i, hit));
         }
         let (states, out_dir, comp, counters) = (&self.clips, &self.out_dir, self.comp, &self.counters);
@@ -700,6 +704,33 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// Clip `i` as the store would hold it, from its source's stored metadata (no FFmpeg): its
+    /// source's key, its plan, and the clip keys that answer it, a slice's own folder first,
+    /// then the whole clip's. `None` when the source's metadata is not known.
+    fn stored_candidates(&self, i: usize, hdr: Option<Hdr>) -> Option<(&SourceKey, PlannedClip, Vec<ClipKey>)> {
+        let clip = &self.comp.clips()[i];
+        let s = self.clips[i].source?;
+        let (Some(key), Some(meta)) = (&self.sources[s].key, &self.sources[s].meta) else {
+            return None;
+        };
+        let window = clip_window(self.comp, clip, meta.end()).ok()?;
+        let info = meta.info();
+        let variant = choose_variant(self.comp, &info, hdr);
+        let ranges = self.request().ranges(&clip.id, &window);
+        let whole_key = clip_key(&window, &VariantKey::new(&variant, info.rotation));
+        let mut candidates = vec![whole_key.clone()];
+        if is_partial(&ranges, window.frame_count) {
+            candidates.insert(0, partial_clip_key(&whole_key, &ranges));
+        }
+        let planned = PlannedClip {
+            window,
+            ranges,
+            variant,
+            info,
+        };
+        Some((key, planned, candidates))
+    }
+
     /// Opens (probe + packet index) every source some pending clip needs, in parallel, and
     /// saves its metadata to the store. Returns the sources opened.
     fn open_sources(&mut self) -> Vec<SourceNo> {
@@ -717,6 +748,7 @@ impl<'a> Run<'a> {
             if let (Ok(src), Some(store), Some(key)) = (&r, &self.store, &self.sources[s].key) {
                 let _ = store.save_meta(key, &StoredMeta::new(&src.info, src.index.end()));
             }
+            self.sources[s].probed = r.is_ok();
             self.sources[s].opened = Some(r);
         }
         self.breakdown.probe_ms = ms(t);
@@ -838,6 +870,7 @@ impl<'a> Run<'a> {
             progress: self.opts.progress.as_deref(),
             store: self.store.as_ref(),
             tracer: &self.tracer,
+            new_frames: self.tier.as_ref().map(|t| &t.new_frames),
         };
         // Clips with no frames are complete as soon as they are planned.
         for st in &self.clips {
@@ -995,6 +1028,15 @@ impl<'a> Run<'a> {
             trace: self.tracer.into_events(),
         }
     }
+}
+
+/// Whether a stored clip record holds exactly the frames `planned` asks for.
+fn record_holds(rec: &ClipRecord, planned: &PlannedClip) -> bool {
+    rec.frames == planned.window.frame_count
+        && match &rec.ranges {
+            None => true,
+            Some(r) => *r == planned.ranges,
+        }
 }
 
 /// Decides the render's dynamic range (once: later calls return the decision) from the colour

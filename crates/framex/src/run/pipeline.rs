@@ -21,7 +21,7 @@ use crate::media::decode::{decode_frames, decode_frames_parallel, parallel_gops,
 use crate::media::picture::share;
 use crate::media::Source;
 use crate::report::Counters;
-use crate::store::{digest, FrameDigest, Store};
+use crate::store::{digest, FrameDigest, FrameKey, Store};
 use crate::trace::Tracer;
 
 /// What one source must produce: the sorted frame numbers to decode and, for each, its outputs.
@@ -49,6 +49,8 @@ pub(crate) struct Shared<'a> {
     pub progress: Option<&'a dyn Progress>,
     pub store: Option<&'a Store>,
     pub tracer: &'a Tracer,
+    /// Where the frames this run stores are noted for the remote tier's upload, with one.
+    pub new_frames: Option<&'a Mutex<Vec<(FrameKey, &'static str)>>>,
 }
 
 impl Shared<'_> {
@@ -287,7 +289,12 @@ fn worker(rx: crossbeam_channel::Receiver<Job>, shared: &Shared<'_>) {
                 (Some(key), Some(store)) => {
                     let obj = store.frame_path(key, out.variant.format.extension());
                     shared.note_digest(&live, &digest(key.pts, bytes));
-                    store.put_frame(&obj, bytes).map(|_| obj)
+                    let put = store.put_frame(&obj, bytes).map(|_| obj);
+                    if let (Ok(_), Some(log)) = (&put, shared.new_frames) {
+                        let ext = out.variant.format.extension();
+                        log.lock().expect("not poisoned").push((key.clone(), ext));
+                    }
+                    put
                 }
                 _ => {
                     let path = shared.clips[live[0].clip].frame_path(live[0].k);

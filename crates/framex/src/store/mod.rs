@@ -30,6 +30,7 @@ pub mod gc;
 pub mod keys;
 pub mod layout;
 mod records;
+pub mod tier;
 pub(crate) mod verified;
 
 use std::collections::HashSet;
@@ -283,6 +284,38 @@ impl Store {
             stamps,
             verified,
         })
+    }
+
+    /// Builds and publishes the folder of clip `clip` from frame objects this store holds, as
+    /// `rec` lists them (a clip record from the remote tier whose frames were fetched). Fails
+    /// if a frame object is missing.
+    pub(crate) fn assemble_clip(&self, key: &SourceKey, clip: &ClipKey, rec: &ClipRecord) -> io::Result<PathBuf> {
+        let variant = VariantKey::parse(&rec.variant)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad variant in a clip record"))?;
+        let staging = self.temp_path("remote-clip");
+        fs::create_dir_all(&staging)?;
+        let filled = (|| {
+            let held = rec.held();
+            for (k, &pts) in crate::composition::slice::indices(&held).zip(rec.pts.iter()) {
+                let frame = FrameKey {
+                    source: key.clone(),
+                    variant: variant.clone(),
+                    pts,
+                };
+                let (from, to) = (
+                    self.frame_path(&frame, &rec.ext),
+                    staging.join(frame_file_name(k, &rec.ext)),
+                );
+                if fs::hard_link(&from, &to).is_err() {
+                    fs::copy(&from, &to)?; // a frame at the link limit (or missing: the error)
+                }
+            }
+            self.publish_clip(&staging, key, clip, rec)
+        })();
+        if filled.is_err() {
+            let _ = fs::remove_dir_all(&staging);
+        }
+        filled
     }
 
     /// Publishes a filled staging folder as a complete clip. If another process published the
