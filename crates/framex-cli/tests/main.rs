@@ -24,6 +24,8 @@ mod html;
 mod oracle;
 // `framex probe`: the metadata JSON against ffprobe, and failure on bad files.
 mod probe;
+// The remote store tier on a real S3-compatible server (moto): hosts sharing a bucket, faults.
+mod remote_store;
 // URL sources: download once into the store, limits, redirects, resume, private addresses.
 mod remote;
 // Chunked renders: timeline slices and index lists that add up to exactly one full run.
