@@ -89,6 +89,18 @@ export interface ExtractOptions {
   time?: [number | string, number | string];
   /** Explicit per-clip frame index runs (HyperFrames' `frameRanges` shape); clips not named get none. */
   indices?: Record<string, { firstFrame: number; frames: number }[]>;
+  /**
+   * A second store tier shared by a render fleet: `s3://bucket/prefix` on any S3-compatible
+   * service, or `"off"`/`null` for none. Frames and clip records missing locally come from it
+   * before anything is decoded; what this run encodes is uploaded after publishing. Credentials,
+   * region and endpoint come from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+   * `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP=true` (plain http) and `~/.aws/{credentials,config}`.
+   * Its failures are `warnings`, never errors. Needs the local store. Default:
+   * `process.env.FRAMEX_REMOTE_STORE`.
+   */
+  remoteStore?: string | null;
+  /** Seconds the run waits, after publishing, for uploads to the remote tier. Default 30. */
+  remoteFlushLimit?: number;
   /** Folder a manifest object's relative `src` paths resolve against. Default: `process.cwd()`. */
   baseDir?: string;
   /** Aborting stops the run promptly; the promise rejects with the signal's reason. */
@@ -216,6 +228,26 @@ export interface Breakdown {
   downloads: number;
   downloadBytes: number;
   downloadMs: number;
+  /** Remote store tier: clips whose record (and frames) it supplied, clips asked for in vain. */
+  remoteClipHits: number;
+  remoteClipMisses: number;
+  /** Frames and bytes fetched from it (verified before they enter the local store). */
+  remoteFramesDownloaded: number;
+  remoteBytesDownloaded: number;
+  /** Frames (in packed segments), objects and bytes uploaded to it. */
+  remoteFramesUploaded: number;
+  remoteObjectsUploaded: number;
+  remoteBytesUploaded: number;
+  /** Requests made to it. */
+  remoteRequests: number;
+  /** Phases in which it failed and the run carried on locally. */
+  remoteFallbacks: number;
+  /** Its objects refused as damaged or foreign. */
+  remoteDamaged: number;
+  /** Objects not uploaded when the flush limit ran out (or the tier failed). */
+  remotePending: number;
+  remoteMs: number;
+  remoteFlushMs: number;
 }
 
 /** The result of {@link extract} (docs/contract.md §3). */

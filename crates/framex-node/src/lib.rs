@@ -60,6 +60,10 @@ pub struct NativeOptions {
     /// Per-clip frame index runs, JSON text `{"<clipId>": [{"firstFrame": N, "frames": N}]}`
     /// (`--indices FILE`).
     pub indices: Option<String>,
+    /// The remote store tier, `s3://bucket/prefix` (`--remote-store`); `None` or `"off"`: none.
+    pub remote_store: Option<String>,
+    /// Seconds the run waits for uploads to the remote tier (`--remote-flush-limit`).
+    pub remote_flush_limit: Option<f64>,
 }
 
 /// A progress report: `done` of `total` output files exist; `source` names the source that
@@ -214,6 +218,13 @@ impl ExtractTask {
         }
         if let Some(t) = o.download_stall_timeout {
             opts.remote.stall_timeout = seconds("downloadStallTimeout", t)?;
+        }
+        if let Some(url) = o.remote_store.as_deref().filter(|u| !u.trim().is_empty() && !framex::cache::is_off(u)) {
+            let mut r = framex::cache::RemoteStoreOptions::new(url.trim());
+            if let Some(t) = o.remote_flush_limit {
+                r = r.with_flush_limit(seconds("remoteFlushLimit", t)?);
+            }
+            opts.remote_store = Some(r);
         }
 
         let mut comp = match (&self.input.path, &self.input.manifest) {

@@ -50,6 +50,8 @@ function nativeOptions(o) {
     frames: o.frames,
     time: o.time === undefined ? undefined : o.time.map(String),
     indices: o.indices === undefined ? undefined : JSON.stringify(o.indices),
+    remoteStore: o.remoteStore === undefined ? process.env.FRAMEX_REMOTE_STORE : o.remoteStore ?? undefined,
+    remoteFlushLimit: o.remoteFlushLimit,
   };
 }
 

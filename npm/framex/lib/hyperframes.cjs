@@ -333,6 +333,8 @@ async function extractAllVideoFrames(videos, baseDir, options, signal, config, c
       cacheDir: cacheDir ? path.resolve(cacheDir) : "off",
       cacheMax: cacheDir ? Math.max(1, Math.round(cacheMaxBytes(config))) : undefined,
       sourceTimeout: config?.ffmpegProcessTimeout ? config.ffmpegProcessTimeout / 1000 : undefined,
+      // FRAMEX_REMOTE_STORE works through the local store: without an extraction cache, none.
+      remoteStore: cacheDir ? process.env.FRAMEX_REMOTE_STORE : undefined,
     };
     const result = await runNative(
       { manifest: JSON.stringify(manifest), baseDir: path.resolve(baseDir) },

@@ -376,3 +376,57 @@ test("frame file names: the JS spelling equals the store layout's", async () => 
     for (const ext of ["jpg", "png"]) assert.equal(frameFileName(k, ext), native.frameFileName(k, ext));
   }
 });
+
+test("remoteStore: a second host with an empty store decodes nothing (real S3 server, moto)", async () => {
+  const { spawn } = await import("node:child_process");
+  const readline = await import("node:readline");
+  const script = path.join(here, "..", "..", "..", "scripts", "s3-test-server.py");
+  const server = spawn("python3", [script], { stdio: ["pipe", "pipe", "ignore"] });
+  try {
+    const lines = readline.createInterface({ input: server.stdout });
+    const next = () => new Promise((resolve) => lines.once("line", resolve));
+    const creds = JSON.parse(await next());
+    server.stdin.write("bucket frames\n");
+    assert.equal(await next(), "ok");
+    const env = {
+      AWS_ACCESS_KEY_ID: creds.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: creds.secretAccessKey,
+      AWS_REGION: creds.region,
+      AWS_ENDPOINT_URL: creds.endpoint,
+      AWS_ALLOW_HTTP: "true",
+    };
+    const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, env);
+    try {
+      const manifest = { fps: 30, videos: [{ id: "a", src: cfr30(), start: 0, end: 2 }] };
+      const hostA = await extract(manifest, { cacheDir: tempDir("hostA"), remoteStore: "s3://frames/node" });
+      assert.equal(hostA.success, true);
+      assert.deepEqual(hostA.warnings, []);
+      assert.equal(hostA.breakdown.remoteFramesUploaded, hostA.breakdown.framesEncoded);
+      // The default comes from FRAMEX_REMOTE_STORE.
+      process.env.FRAMEX_REMOTE_STORE = "s3://frames/node";
+      const hostB = await extract(manifest, { cacheDir: tempDir("hostB") });
+      delete process.env.FRAMEX_REMOTE_STORE;
+      assert.deepEqual(hostB.warnings, []);
+      assert.equal(hostB.breakdown.framesDecoded, 0);
+      assert.equal(hostB.breakdown.remoteClipHits, 1);
+      const a = frameFiles(hostA.clips[0].dir).map((f) => path.join(hostA.clips[0].dir, f));
+      const b = frameFiles(hostB.clips[0].dir).map((f) => path.join(hostB.clips[0].dir, f));
+      assert.equal(b.length, 60);
+      for (let i = 0; i < a.length; i++) assert.ok(fs.readFileSync(a[i]).equals(fs.readFileSync(b[i])), `frame ${i}`);
+      // null turns the tier off even with the variable set.
+      process.env.FRAMEX_REMOTE_STORE = "s3://frames/node";
+      const off = await extract(manifest, { cacheDir: tempDir("hostC"), remoteStore: null });
+      delete process.env.FRAMEX_REMOTE_STORE;
+      assert.equal(off.breakdown.remoteRequests, 0);
+      assert.equal(off.breakdown.framesDecoded, 60);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  } finally {
+    server.kill();
+  }
+});
