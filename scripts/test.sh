@@ -10,6 +10,20 @@ if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0
   echo "framex tests: Node.js >= 20 with npm is needed for the Node package (npm/framex) and its tests" >&2
   exit 1
 fi
+# The remote store tier's tests start a real S3-compatible server (moto) on 127.0.0.1 with this
+# Python; it lives in a venv of its own under the target folder (~1 min to install, once).
+venv="$(pwd)/${CARGO_TARGET_DIR:-target}/s3-test-venv"
+if ! "$venv/bin/python" -c 'import moto.server, boto3' 2>/dev/null; then
+  echo "framex tests: installing moto[server] (the S3 test server) into $venv" >&2
+  if ! python3 -m venv "$venv" 2>/dev/null; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==5.2.1"
+fi
+export FRAMEX_TEST_PYTHON="$venv/bin/python"
 cargo test --workspace
 # The addon in the dev profile with plain cargo: it reuses most of what `cargo test` just
 # compiled (`napi build` passes an explicit --target, a separate build folder, so it would

@@ -25,6 +25,11 @@ use serde_json::{json, Value};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/s3-test-server.py");
 
+/// The Python with moto: `FRAMEX_TEST_PYTHON` (scripts/test.sh sets it to its venv), else `python3`.
+fn python() -> Command {
+    Command::new(std::env::var_os("FRAMEX_TEST_PYTHON").unwrap_or_else(|| "python3".into()))
+}
+
 /// A moto S3 server on 127.0.0.1, killed when dropped.
 struct S3 {
     child: Child,
@@ -37,7 +42,7 @@ struct S3 {
 
 impl S3 {
     fn start(auth: bool) -> S3 {
-        let mut c = Command::new("python3");
+        let mut c = python();
         c.arg(SCRIPT)
             .args(auth.then_some("--auth"))
             .stdin(Stdio::piped())
@@ -45,7 +50,7 @@ impl S3 {
             .stderr(Stdio::null());
         let mut child = c
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {SCRIPT}: {e} (python3 with moto[server] is needed)"));
+            .unwrap_or_else(|e| panic!("cannot start {SCRIPT}: {e} (Python with moto[server] is needed: scripts/test.sh installs it, or set FRAMEX_TEST_PYTHON)"));
         let stdin = child.stdin.take().unwrap();
         let mut replies = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
@@ -102,11 +107,7 @@ impl S3 {
              aws_secret_access_key='{}', region_name='us-east-1')\n",
             self.endpoint, self.key, self.secret
         );
-        let out = Command::new("python3")
-            .arg("-c")
-            .arg(format!("{prelude}{code}"))
-            .output()
-            .unwrap();
+        let out = python().arg("-c").arg(format!("{prelude}{code}")).output().unwrap();
         assert!(out.status.success(), "python: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
@@ -780,4 +781,33 @@ fn remote_store_settings_are_checked() {
         run(c)
     };
     assert_eq!(none.code(), Some(2), "{none}");
+}
+
+/// Fleet slices: two hosts extract the two halves of the timeline; a third host's full run
+/// decodes nothing (its frames come by range from the segments), and a fourth host repeating
+/// a slice is answered by that slice's own record.
+#[test]
+fn slices_on_two_hosts_feed_a_full_run_on_a_third() {
+    let mut s3 = S3::start(false);
+    s3.bucket("frames");
+    let (sources, manifest) = fixture();
+    let url = "s3://frames/slices";
+    let halves = [("0..60", 60u64), ("60..135", 75)];
+    for (range, n) in halves {
+        let h = host(&refs(&sources));
+        let r = extract_remote(&h, &s3, &s3.endpoint, &manifest, url, &["--frames", range]);
+        assert_eq!(r.code(), Some(0), "{r}");
+        assert_eq!(r.result()["totalFrames"].as_u64().unwrap() > 0, n > 0, "{r}");
+        assert_eq!(counter(&r, "remotePending"), 0, "{r}");
+    }
+    let full = host(&refs(&sources));
+    let rf = extract_remote(&full, &s3, &s3.endpoint, &manifest, url, &[]);
+    assert_eq!(rf.code(), Some(0), "{rf}");
+    assert_same_frames(&full, &reference(&refs(&sources), &manifest), "the full run");
+    assert_eq!(counter(&rf, "framesDecoded"), 0, "{rf}");
+    let again = host(&refs(&sources));
+    let ra = extract_remote(&again, &s3, &s3.endpoint, &manifest, url, &["--frames", "0..60"]);
+    assert_eq!(ra.code(), Some(0), "{ra}");
+    assert_eq!(counter(&ra, "framesDecoded"), 0, "{ra}");
+    assert!(counter(&ra, "remoteClipHits") >= 1, "the slice's own record: {ra}");
 }

@@ -219,7 +219,11 @@ impl ExtractTask {
         if let Some(t) = o.download_stall_timeout {
             opts.remote.stall_timeout = seconds("downloadStallTimeout", t)?;
         }
-        if let Some(url) = o.remote_store.as_deref().filter(|u| !u.trim().is_empty() && !framex::cache::is_off(u)) {
+        if let Some(url) = o
+            .remote_store
+            .as_deref()
+            .filter(|u| !u.trim().is_empty() && !framex::cache::is_off(u))
+        {
             let mut r = framex::cache::RemoteStoreOptions::new(url.trim());
             if let Some(t) = o.remote_flush_limit {
                 r = r.with_flush_limit(seconds("remoteFlushLimit", t)?);

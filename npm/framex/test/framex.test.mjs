@@ -381,7 +381,8 @@ test("remoteStore: a second host with an empty store decodes nothing (real S3 se
   const { spawn } = await import("node:child_process");
   const readline = await import("node:readline");
   const script = path.join(here, "..", "..", "..", "scripts", "s3-test-server.py");
-  const server = spawn("python3", [script], { stdio: ["pipe", "pipe", "ignore"] });
+  // scripts/test.sh points FRAMEX_TEST_PYTHON at its venv with moto[server].
+  const server = spawn(process.env.FRAMEX_TEST_PYTHON ?? "python3", [script], { stdio: ["pipe", "pipe", "ignore"] });
   try {
     const lines = readline.createInterface({ input: server.stdout });
     const next = () => new Promise((resolve) => lines.once("line", resolve));

@@ -116,9 +116,16 @@ impl Run<'_> {
             return false;
         }
         let hdr = decide_render(&mut self.render, &mut self.warnings, &self.sources, &self.clips);
+        // A slice asks only for a record of exactly its frames: fetching a whole clip's frames
+        // to serve a part of them would cost a fleet worker the whole clip's download; its
+        // frames come by range after planning instead (`remote_frames`).
         let asks: Vec<_> = (0..self.clips.len())
             .filter(|&i| self.pending(i))
             .filter_map(|i| self.stored_candidates(i, hdr).map(|(k, p, c)| (k.clone(), p, c)))
+            .map(|(k, p, mut c)| {
+                c.truncate(1);
+                (k, p, c)
+            })
             .collect();
         if asks.is_empty() {
             return false;
