@@ -38,6 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3ConfigKey;
 use object_store::path::Path as ObjPath;
@@ -242,27 +243,27 @@ impl RemoteTier {
     }
 
     /// GETs a whole object; `None` if it does not exist.
-    async fn get(&self, path: &ObjPath) -> Result<Option<Vec<u8>>, Down> {
+    async fn get(&self, path: &ObjPath) -> Result<Option<Bytes>, Down> {
         self.check()?;
         add(&self.counters.requests, 1);
         let r = async { self.store.get(path).await?.bytes().await }.await;
         match r {
             Ok(b) => {
                 add(&self.counters.bytes_down, b.len() as u64);
-                Ok(Some(b.to_vec()))
+                Ok(Some(b))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.fail(&format!("reading {path}"), e)),
         }
     }
 
-    async fn get_range(&self, path: &ObjPath, range: Range<u64>) -> Result<Vec<u8>, Down> {
+    async fn get_range(&self, path: &ObjPath, range: Range<u64>) -> Result<Bytes, Down> {
         self.check()?;
         add(&self.counters.requests, 1);
         match self.store.get_range(path, range).await {
             Ok(b) => {
                 add(&self.counters.bytes_down, b.len() as u64);
-                Ok(b.to_vec())
+                Ok(b)
             }
             Err(e) => Err(self.fail(&format!("reading {path}"), e)),
         }
@@ -432,7 +433,7 @@ impl RemoteTier {
         let whole = want.len() as u64 * 2 >= name.count as u64;
         let (head, body) = if whole {
             match self.get(path).await? {
-                Some(b) => (b[..(head_len as usize).min(b.len())].to_vec(), Some(b)),
+                Some(b) => (b.slice(..(head_len as usize).min(b.len())), Some(b)),
                 None => return Ok(Vec::new()),
             }
         } else {
@@ -463,7 +464,7 @@ impl RemoteTier {
         let mut got = Vec::new();
         for (range, members) in ranges {
             let bytes = match &body {
-                Some(b) if range.end as usize <= b.len() => b[range.start as usize..range.end as usize].to_vec(),
+                Some(b) if range.end as usize <= b.len() => b.slice(range.start as usize..range.end as usize),
                 _ => self.get_range(path, range.clone()).await?,
             };
             for e in members {
@@ -472,10 +473,12 @@ impl RemoteTier {
                     self.damaged(format!("{path}: frame at pts {} is truncated; ignored", e.pts));
                     continue;
                 };
-                let record_ok = expect(e.pts).is_none_or(|(n, h)| {
-                    n == frame.len() as u64 && blake3::hash(frame).to_hex().starts_with(h.as_str())
-                });
-                if !segment::frame_ok(e, frame) || !record_ok {
+                // One hash per frame answers both: the segment's index, the record's digest.
+                let hash = blake3::hash(frame);
+                let index_ok = frame.len() == e.len as usize && hash.as_bytes() == &e.hash;
+                let record_ok =
+                    expect(e.pts).is_none_or(|(n, h)| n == frame.len() as u64 && hash.to_hex().starts_with(h.as_str()));
+                if !index_ok || !record_ok {
                     self.damaged(format!(
                         "{path}: frame at pts {} does not match its hash; ignored",
                         e.pts
@@ -602,7 +605,7 @@ impl RemoteTier {
     }
 
     /// Reads whole objects (relative keys), `None` where absent.
-    pub fn read_all(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, Down> {
+    pub fn read_all(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>, Down> {
         self.rt.block_on(async {
             stream::iter(keys)
                 .map(|k| async move { self.get(&self.rel(k)).await })
