@@ -26,6 +26,8 @@ mod oracle;
 mod probe;
 // URL sources: download once into the store, limits, redirects, resume, private addresses.
 mod remote;
+// `framex` without FFmpeg: all-hit runs never load it; the rest goes to `framex-engine`.
+mod startup;
 // Chunked renders: timeline slices and index lists that add up to exactly one full run.
 mod slices;
 // The frame store: reuse, content addressing, concurrent processes, kill -9, GC, `--cache-dir off`.
