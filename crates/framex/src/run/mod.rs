@@ -1005,6 +1005,7 @@ impl<'a> Run<'a> {
                 .collect();
             plans.push(SourcePlan {
                 source,
+                path: self.sources[s].path.clone(),
                 name: self.sources[s].name(),
                 needed,
                 outputs,
