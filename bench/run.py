@@ -609,6 +609,12 @@ class Framex:
         snapshot_dir.mkdir(parents=True, exist_ok=True)
         snapshot = snapshot_dir / binary.name
         shutil.copy2(binary, snapshot)
+        # `framex` hands every run it cannot answer from the store to `framex-engine` beside it:
+        # the copy needs its engine (an older framex has none).
+        engine = binary.with_name("framex-engine")
+        (snapshot_dir / engine.name).unlink(missing_ok=True)
+        if engine.is_file():
+            shutil.copy2(engine, snapshot_dir / engine.name)
         self.sha256 = hashlib.sha256(snapshot.read_bytes()).hexdigest()
         self.original = binary
         self.binary = snapshot
@@ -1158,7 +1164,7 @@ def report(rows: list[Row], breakdowns: dict[str, dict], markdown: bool, header:
                    for name, bd in breakdowns.items()]
         parts.append(render_table(
             ["scenario", "method", "engine ms", "probe", "plan", "decode†", "convert*", "encode*",
-             "publish", "hits", "decoded", "encoded", "reused", "linked", "seeks"],
+             "publish", "hits", "decoded", "lead-in", "encoded", "reused", "linked", "seeks"],
             bd_rows, markdown))
         parts.append("(framex breakdown, medians; * = CPU ms summed over threads; † = the "
                      "decoding threads' busy wall ms, summed over sources)")

@@ -197,3 +197,39 @@ fn framex_and_framex_engine_answer_alike() {
         assert_eq!(front.stderr, eng.stderr, "{args:?}: stderr");
     }
 }
+
+#[test]
+fn a_dead_runs_staging_folder_in_out_is_swept_and_counted_by_whichever_executable_answers() {
+    let w = Work::new();
+    sources(&w);
+    let comp = w.write_manifest(&two_clips());
+    run(extract_cmd(&w, &comp, true)).assert_ok();
+    let dead = |n: u32| {
+        let d = w.out().join(format!(".framex-999999999-{n}.partial"));
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("frame_00001.jpg"), b"left by a killed run").unwrap();
+        d
+    };
+
+    // Answered by `framex` from the store.
+    let d = dead(1);
+    let warm = run(extract_cmd(&w, &comp, true));
+    warm.assert_ok();
+    assert_eq!(warm.breakdown("clipHits"), 2, "{warm}");
+    assert!(!d.exists(), "{warm}");
+    assert_eq!(warm.breakdown("tempsCleared"), 1, "{warm}");
+
+    // Handed to `framex-engine` (one clip more): swept there, and counted there, once.
+    let d = dead(2);
+    let mut m = two_clips();
+    m["videos"]
+        .as_array_mut()
+        .unwrap()
+        .push(clip("c", "b.mp4", 2.0, 2.5, 2.0, false));
+    let comp3 = w.write("comp3.json", serde_json::to_string(&m).unwrap().as_bytes());
+    let mixed = run(extract_cmd(&w, &comp3, true));
+    mixed.assert_ok();
+    assert_eq!(mixed.breakdown("clipMisses"), 1, "{mixed}");
+    assert!(!d.exists(), "{mixed}");
+    assert_eq!(mixed.breakdown("tempsCleared"), 1, "{mixed}");
+}

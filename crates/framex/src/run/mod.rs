@@ -360,6 +360,9 @@ pub fn extract_stored(comp: &Composition, opts: &ExtractOptions) -> Option<Extra
     if run.needs_media {
         return None;
     }
+    if let Some(o) = &run.out_dir {
+        run.breakdown.temps_cleared += sweep_stale_staging(o);
+    }
     run.nothing_to_produce();
     Some(run.finish())
 }
@@ -444,7 +447,11 @@ impl<'a> Run<'a> {
         if let Some(o) = &opts.out_dir {
             match std::fs::create_dir_all(o).and_then(|_| std::fs::canonicalize(o)) {
                 Ok(o) => {
-                    run.breakdown.temps_cleared += sweep_stale_staging(&o);
+                    // The store-only path sweeps once it knows it answers (`extract_stored`):
+                    // otherwise the engine's run does, and counts what it swept.
+                    if run.sniff.is_some() {
+                        run.breakdown.temps_cleared += sweep_stale_staging(&o);
+                    }
                     run.out_dir = Some(o);
                 }
                 Err(e) => {
