@@ -213,6 +213,8 @@ export interface Breakdown {
   clipHits: number;
   clipMisses: number;
   framesDecoded: number;
+  /** Decoded frames no clip shows, decoded only to reach one (keyframe lead-in); part of framesDecoded. */
+  leadInFrames: number;
   framesEncoded: number;
   framesReused: number;
   framesLinked: number;

@@ -1,13 +1,164 @@
 //! The `framex` command: a thin layer over the framex engine (argument parsing, progress bar,
 //! result JSON, exit codes). All behaviour lives in the library.
+//!
+//! Two executables run this same code. `framex` does not link FFmpeg: it answers runs whose
+//! every clip is in the store ([`framex::extract_stored`]) and the `cache` commands itself,
+//! and hands everything else — a probe, a run that must probe, decode or download — to
+//! `framex-engine` beside it (`src/engine.rs`: this file with FFmpeg behind [`Backend`]),
+//! replacing itself with it (`exec`: same process, arguments, output and exit status). Loading
+//! Debian's FFmpeg (~160 shared libraries) is most of a warm call's time otherwise.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use framex::{CancelToken, ExtractOptions, ExtractionResult, FormatChoice, Progress, Rational};
+use framex::{CancelToken, Composition, ExtractOptions, ExtractionResult, FormatChoice, Progress, Rational};
+
+/// Where the command needs FFmpeg. `framex` ([`Front`]) answers all-hit runs without it and
+/// hands the rest to `framex-engine`; `framex-engine` (`src/engine.rs`) calls the library.
+pub(crate) trait Backend {
+    /// Before a probe or an extraction: FFmpeg's own console log is noise (failures are
+    /// reported through framex's error kinds).
+    fn quiet_ffmpeg_log();
+    /// `framex probe FILE`.
+    fn probe(file: &Path) -> Result<framex::MediaInfo, framex::MediaError>;
+    /// The extraction itself.
+    fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult;
+    /// Turns SIGINT, SIGTERM, SIGHUP and SIGQUIT into a cancel token for the run.
+    fn stop_on_signals() -> CancelToken;
+}
+
+/// The `framex` executable, which does not link FFmpeg.
+struct Front;
+
+impl Backend for Front {
+    fn quiet_ffmpeg_log() {}
+
+    fn probe(_: &Path) -> Result<framex::MediaInfo, framex::MediaError> {
+        hand_over()
+    }
+
+    fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
+        framex::extract_stored(comp, opts).unwrap_or_else(|| hand_over())
+    }
+
+    fn stop_on_signals() -> CancelToken {
+        held_signals::start()
+    }
+}
+
+/// The executable [`hand_over`] runs: beside this one.
+const ENGINE: &str = "framex-engine";
+
+/// Runs this command again as `framex-engine` (beside this executable) in this same process —
+/// `exec`: same pid, arguments (`argv[0]` too, so `--help` and messages read `framex`), standard
+/// streams and exit status — for work that needs FFmpeg. Signals received meanwhile are passed
+/// on ([`held_signals::pass_on`]). Returns only when the engine cannot be started.
+fn hand_over() -> ! {
+    use std::os::unix::process::CommandExt;
+    held_signals::pass_on();
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| "framex".into());
+    let error = match std::env::current_exe() {
+        Ok(exe) => {
+            let engine = exe.with_file_name(ENGINE);
+            let e = std::process::Command::new(&engine).arg0(&arg0).args(args).exec();
+            format!("{}: {e}", engine.display())
+        }
+        Err(e) => format!("cannot locate this executable: {e}"),
+    };
+    eprintln!("framex: cannot start {ENGINE}, which probes and decodes (it is installed beside framex): {error}");
+    std::process::exit(1)
+}
+
+/// The `framex` executable's signals: SIGINT, SIGTERM, SIGHUP and SIGQUIT are blocked and taken
+/// by a thread with `sigtimedwait`, so that none is lost when the process becomes
+/// `framex-engine`: a blocked signal stays pending across `exec`, and the engine unblocks it
+/// once its own handler is in place. The rule is the engine's: the first signal
+/// cancels the run, a second exits at once (status 130).
+pub(crate) mod held_signals {
+    use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+    use std::sync::Mutex;
+
+    use framex::CancelToken;
+
+    const SIGNALS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+    /// Set by [`pass_on`]: the thread stops taking signals.
+    static HANDING_OVER: AtomicBool = AtomicBool::new(false);
+    /// The first signal taken (0: none yet).
+    static RECEIVED: AtomicI32 = AtomicI32::new(0);
+    static THREAD: Mutex<Option<std::thread::JoinHandle<()>>> = Mutex::new(None);
+
+    fn set() -> libc::sigset_t {
+        // SAFETY: sigemptyset initialises the set it is given; sigaddset adds valid signal numbers.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for s in SIGNALS {
+                libc::sigaddset(&mut set, s);
+            }
+            set
+        }
+    }
+
+    /// Blocks (`SIG_BLOCK`) or unblocks (`SIG_UNBLOCK`) the signals in the calling thread.
+    pub(crate) fn mask(how: libc::c_int) {
+        let set = set();
+        // SAFETY: changes the calling thread's signal mask with a valid, initialised set.
+        unsafe { libc::pthread_sigmask(how, &set, std::ptr::null_mut()) };
+    }
+
+    /// Blocks the signals (this thread, and every thread it starts later) and starts the thread
+    /// taking them. Called before any other thread exists.
+    pub fn start() -> CancelToken {
+        let cancel = CancelToken::new();
+        mask(libc::SIG_BLOCK);
+        let token = cancel.clone();
+        let thread = std::thread::spawn(move || {
+            let set = set();
+            let wait = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 10_000_000,
+            };
+            while !HANDING_OVER.load(Ordering::Acquire) {
+                // SAFETY: waits for one of the blocked signals in `set`, at most `wait`; no
+                // siginfo is asked for.
+                let s = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &wait) };
+                if s <= 0 {
+                    continue;
+                }
+                if RECEIVED
+                    .compare_exchange(0, s, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    token.cancel();
+                } else {
+                    std::process::exit(130);
+                }
+            }
+        });
+        *THREAD.lock().expect("signal thread") = Some(thread);
+        cancel
+    }
+
+    /// Before `exec`: stops the thread, then makes a signal it took pending again (blocked, it
+    /// waits for the engine); signals arriving from now on stay pending by themselves.
+    pub fn pass_on() {
+        let Some(thread) = THREAD.lock().expect("signal thread").take() else {
+            return;
+        };
+        HANDING_OVER.store(true, Ordering::Release);
+        let _ = thread.join();
+        let s = RECEIVED.load(Ordering::Acquire);
+        if s != 0 {
+            // SAFETY: sends a valid signal to this process, where it is blocked: it stays pending.
+            unsafe { libc::kill(libc::getpid(), s) };
+        }
+    }
+}
 
 const EXAMPLES: &str = "\
 Examples:
@@ -356,13 +507,17 @@ fn parse_timeout(s: &str) -> Result<Timeout, String> {
 }
 
 fn main() -> ExitCode {
+    run::<Front>()
+}
+
+/// The command, with FFmpeg's part done by `B`.
+pub(crate) fn run<B: Backend>() -> ExitCode {
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Cache { .. }) {
-        // Failures are reported through framex's error kinds; FFmpeg's own console log is noise.
-        framex::quiet_ffmpeg_log();
+        B::quiet_ffmpeg_log();
     }
     match cli.command {
-        Command::Probe { file } => match framex::probe(&file) {
+        Command::Probe { file } => match B::probe(&file) {
             Ok(info) => match emit(&serde_json::to_string_pretty(&info).expect("metadata serialises")) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(code) => code,
@@ -373,7 +528,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Cache { command, cache } => cache_command(command, &cache),
-        Command::Extract { run, json, result } => match run_extraction(&run, &stop_on_signals()) {
+        Command::Extract { run, json, result } => match run_extraction::<B>(&run, &B::stop_on_signals()) {
             Ok(res) => report(&res, json, result.as_deref(), run.quiet),
             Err(code) => code,
         },
@@ -388,7 +543,7 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            let res = match run_extraction(&run, &stop_on_signals()) {
+            let res = match run_extraction::<B>(&run, &B::stop_on_signals()) {
                 Ok(res) => res,
                 Err(code) => return code,
             };
@@ -431,7 +586,7 @@ fn main() -> ExitCode {
 
 /// Loads the composition, applies overrides and runs the extraction (with Ctrl-C handling and
 /// a progress bar on a terminal). `Err` carries the exit code for unusable input.
-fn run_extraction(run: &RunArgs, cancel: &CancelToken) -> Result<ExtractionResult, ExitCode> {
+fn run_extraction<B: Backend>(run: &RunArgs, cancel: &CancelToken) -> Result<ExtractionResult, ExitCode> {
     let mut opts = ExtractOptions::default();
     opts.out_dir = run.out.clone();
     opts.cache_dir = run.cache.dir();
@@ -486,7 +641,7 @@ fn run_extraction(run: &RunArgs, cancel: &CancelToken) -> Result<ExtractionResul
         opts.remote.stall_timeout = t;
     }
     opts.remote_store = run.remote.options();
-    let res = framex::extract(&comp, &opts);
+    let res = B::extract(&comp, &opts);
     if let Some(b) = &bar {
         b.finish();
     }
@@ -539,31 +694,6 @@ fn report(res: &ExtractionResult, json: bool, result_file: Option<&std::path::Pa
     } else {
         ExitCode::from(1)
     }
-}
-
-/// A cancel token raised by the first SIGINT, SIGTERM, SIGHUP or SIGQUIT: the run then stops
-/// promptly, publishes nothing partial, reports `cancelled` clips and prints its result as after
-/// Ctrl-C. A second signal exits at once (status 130). Installed before the composition is read,
-/// so an early signal cancels too instead of killing the process with staging folders left.
-fn stop_on_signals() -> CancelToken {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
-    let cancel = CancelToken::new();
-    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT]) {
-        Ok(mut signals) => {
-            let cancel = cancel.clone();
-            std::thread::spawn(move || {
-                let mut received = signals.forever();
-                if received.next().is_some() {
-                    cancel.cancel();
-                }
-                if received.next().is_some() {
-                    std::process::exit(130);
-                }
-            });
-        }
-        Err(e) => eprintln!("framex: warning: cannot handle signals ({e}); Ctrl-C will not stop cleanly"),
-    }
-    cancel
 }
 
 /// Prints `text` and a newline on stdout. A closed pipe (the reader went away, as with

@@ -415,6 +415,56 @@ fn window_from_the_middle_decodes_from_the_keyframe_before_it_only() {
         "decoded {decoded} frames for 60 outputs from 2.5 s\n{run}"
     );
     assert!(run.breakdown("seeks") <= 1, "{run}");
+    assert_eq!(
+        run.breakdown("leadInFrames"),
+        decoded - 60,
+        "every decoded frame but the 60 shown is lead-in (from the keyframe at 2.0 s)\n{run}"
+    );
+}
+
+#[test]
+fn many_clips_from_a_few_sources_are_decoded_across_sources_with_every_frame_right() {
+    // Issue 14: with several sources, decode work is cut into units (one GOP each: the fixtures
+    // have closed GOPs, a keyframe every second) that every decode thread takes, longest first,
+    // from one queue, so two GOPs of one source may decode at once on different readers. What each
+    // output file shows must not change; every decoded frame is either shown or lead-in.
+    let w = Work::new();
+    let a = w.add("a.mp4", &cfr30());
+    let b = w.add("b.mp4", &cfr24());
+    let c = w.add("c.mp4", &short2s());
+    // (id, source, timeline start, end, mediaStart): trims inside GOPs, across GOP boundaries,
+    // overlapping each other, and one source shared by four clips.
+    let clips = [
+        ("a1", "a.mp4", 0.0, 1.5, 0.0),
+        ("a2", "a.mp4", 1.0, 2.5, 2.5),
+        ("a3", "a.mp4", 2.0, 2.5, 4.2),
+        ("a4", "a.mp4", 0.5, 1.5, 0.75),
+        ("b1", "b.mp4", 0.0, 2.0, 0.5),
+        ("b2", "b.mp4", 1.0, 1.5, 2.25),
+        ("c1", "c.mp4", 0.0, 1.2, 0.6),
+    ];
+    let m = manifest(
+        json!(30),
+        clips
+            .iter()
+            .map(|&(id, src, start, end, ms)| clip(id, src, start, end, ms, false))
+            .collect(),
+    );
+    let run = w.extract(&m, &["--jobs", "2"]);
+    run.assert_ok();
+    for &(id, src, start, end, ms) in &clips {
+        let path = [&a, &b, &c][["a.mp4", "b.mp4", "c.mp4"].iter().position(|s| *s == src).unwrap()];
+        let want = expected_for(path, &format!("{}", end - start), &format!("{ms}"), "30", false);
+        check_clip(&run, &w, id, path, "jpg", LANDSCAPE, &want);
+    }
+    let (decoded, encoded, lead_in) = (
+        run.breakdown("framesDecoded"),
+        run.breakdown("framesEncoded"),
+        run.breakdown("leadInFrames"),
+    );
+    // One variant: each distinct source frame shown is encoded once; the rest decoded is lead-in.
+    assert_eq!(lead_in, decoded - encoded, "{run}");
+    assert!(lead_in > 0, "trims from mid-GOP decode lead-in frames\n{run}");
 }
 
 #[test]

@@ -28,6 +28,8 @@ mod probe;
 mod remote_store;
 // URL sources: download once into the store, limits, redirects, resume, private addresses.
 mod remote;
+// `framex` without FFmpeg: all-hit runs never load it; the rest goes to `framex-engine`.
+mod startup;
 // Chunked renders: timeline slices and index lists that add up to exactly one full run.
 mod slices;
 // The frame store: reuse, content addressing, concurrent processes, kill -9, GC, `--cache-dir off`.

@@ -33,6 +33,7 @@
 //!   [`Composition::from_manifest_value`]. The types hold the checks extraction relies on.
 //! - The run: [`extract`] with [`ExtractOptions`] ([`CancelToken`], [`Progress`],
 //!   [`RemotePolicy`]). It never fails as a whole: each clip has frames or a [`ClipError`].
+//!   [`extract_stored`] is its all-hit path alone, reaching no FFmpeg function.
 //! - Output: [`ExtractionResult`] (serialises to the result JSON of `docs/contract.md` §3),
 //!   [`ClipFrames`], [`Breakdown`], [`ErrorKind`]; [`FrameLookup`] answers which frame file
 //!   each clip shows at a composition time.
@@ -71,7 +72,7 @@ pub use media::source::{probe, ColorInfo, MediaPhase};
 pub use media::{quiet_ffmpeg_log, MediaError, MediaInfo};
 pub use remote::RemotePolicy;
 pub use report::{Breakdown, ClipError, ClipFrames, ExtractionResult};
-pub use run::{extract, ExtractOptions, DEFAULT_SOURCE_TIMEOUT, MAX_JOBS_PER_CORE};
+pub use run::{extract, extract_stored, ExtractOptions, DEFAULT_SOURCE_TIMEOUT, MAX_JOBS_PER_CORE};
 pub use store::frame_file_name;
 pub use time::Rational;
 pub use trace::TraceEvent;

@@ -331,6 +331,12 @@ impl Fetched {
     }
 }
 
+/// The finished download of `url` (normalised by [`check_url`]) recorded in `store`, if any:
+/// what [`fetch`] answers without the network. The store-only path takes nothing else.
+pub fn fetch_stored(url: &str, store: &Store) -> Option<Fetched> {
+    store.lookup_url(url).map(Fetched::stored)
+}
+
 /// Per-fetch settings and the run's shared state.
 pub struct FetchContext<'a> {
     pub policy: RemotePolicy,

@@ -116,6 +116,10 @@ pub struct Breakdown {
     pub clip_hits: u64,
     pub clip_misses: u64,
     pub frames_decoded: u64,
+    /// Decoded frames that are no needed frame, decoded only to reach one: the keyframe lead-in
+    /// of a trim (from the GOP's keyframe up to the first frame shown), frames between the frames
+    /// a run needs, reordered frames decoded past the last. Part of `framesDecoded`.
+    pub lead_in_frames: u64,
     pub frames_encoded: u64,
     pub frames_reused: u64,
     /// Output files that are links to an already-encoded frame (held frames, repeats).
@@ -187,6 +191,7 @@ pub(crate) struct Counters {
     pub encode_ns: AtomicU64,
     pub publish_ns: AtomicU64,
     pub frames_decoded: AtomicU64,
+    pub lead_in_frames: AtomicU64,
     pub frames_encoded: AtomicU64,
     pub frames_reused: AtomicU64,
     pub frames_linked: AtomicU64,
@@ -211,6 +216,7 @@ impl Counters {
         b.encode_ms = ms(&self.encode_ns);
         b.publish_ms = ms(&self.publish_ns);
         b.frames_decoded = n(&self.frames_decoded);
+        b.lead_in_frames = n(&self.lead_in_frames);
         b.frames_encoded = n(&self.frames_encoded);
         b.frames_reused = n(&self.frames_reused);
         b.frames_linked = n(&self.frames_linked);

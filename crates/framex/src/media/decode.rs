@@ -21,6 +21,9 @@ use super::source::{next_packet, Decoding, Interrupts, MediaError, MediaPhase, S
 #[derive(Clone, Debug, Default)]
 pub struct DecodeStats {
     pub frames_decoded: u64,
+    /// Decoded pictures that are no needed frame: decoded only to reach one (the keyframe
+    /// lead-in of a trim, frames between needed ones, reordered frames past the last).
+    pub lead_in: u64,
     pub seeks: u64,
     /// Needed frames the decoder never produced (corrupt data); the nearest decodable frame
     /// was delivered in their place.
@@ -150,6 +153,9 @@ impl<'a, F: FnMut(usize, &ff::frame::Video) -> Delivery> Handout<'a, F> {
             .timestamp()
             .and_then(|t| index.frame_for_pts(t))
             .unwrap_or_else(|| self.last.as_ref().map_or(0, |l| l.0 + 1));
+        if self.needed.binary_search(&idx).is_err() {
+            self.stats.lead_in += 1;
+        }
         let prev = self.last.take();
         let d = self.hand_out(idx, frame, prev.as_ref());
         self.last = Some((idx, share(frame)));
@@ -435,6 +441,26 @@ pub fn sweep_span(src: &Source, needed: &[usize]) -> usize {
     end.saturating_sub(start) as usize + 1
 }
 
+/// Units of decode work for a source whose GOPs are closed ([`parallel_gops`]'s condition): the
+/// needed frames (sorted) split by GOP, each as the range of `needed` it covers and the packets
+/// decoding it takes (keyframe to its last needed packet, lead-in included). Each unit decodes
+/// on its own from its keyframe, so units can go to different decoders in any order. Without
+/// closed GOPs (or with one GOP) the whole list is one unit, costed as one sweep.
+pub fn gop_spans(src: &Source, needed: &[usize]) -> Vec<(Range<usize>, usize)> {
+    if needed.is_empty() {
+        return Vec::new();
+    }
+    let units = gop_units(&src.index, needed);
+    if !src.index.gops_are_closed() || units.len() < 2 {
+        return vec![(0..needed.len(), sweep_span(src, needed))];
+    }
+    // With closed GOPs every frame has one, so the units cover `needed` whole.
+    units
+        .iter()
+        .map(|u| (u.frames.clone(), (u.last_pos - u.keyframe.pos) as usize + 1))
+        .collect()
+}
+
 /// The needed frames (sorted) grouped into runs that share a GOP, in order. Frames before the
 /// first keyframe belong to no GOP and are left out.
 fn gop_units(index: &FrameIndex, needed: &[usize]) -> Vec<GopUnit> {
@@ -510,6 +536,7 @@ pub fn decode_frames_parallel(
     let mut result = demux_result;
     for (st, r) in worker_results {
         stats.frames_decoded += st.frames_decoded;
+        stats.lead_in += st.lead_in;
         stats.substituted += st.substituted;
         stats.waiting += st.waiting;
         if result.is_ok() {

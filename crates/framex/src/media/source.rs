@@ -404,6 +404,22 @@ impl Source {
         })
     }
 
+    /// What opening a second reader of this source takes ([`Reopen::open`]).
+    pub(crate) fn reopener(&self) -> Reopen {
+        Reopen {
+            stream_index: self.stream_index,
+            info: self.info.clone(),
+            index: self.index.clone(),
+            cancel: self.cancel.clone(),
+            limit: self.limit.limit(),
+        }
+    }
+
+    /// Stops the source's [`TimeLimit`] clock: nothing works on it until [`Source::resume_clock`].
+    pub(crate) fn pause_clock(&self) {
+        self.limit.stop();
+    }
+
     pub fn is_cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
     }
@@ -416,6 +432,53 @@ impl Source {
     /// Whether the source has used up its [`TimeLimit`].
     pub fn time_limit_hit(&self) -> bool {
         self.limit.expired()
+    }
+}
+
+/// How to open a second reader of a probed source, to decode part of it on another thread.
+pub(crate) struct Reopen {
+    stream_index: usize,
+    info: MediaInfo,
+    index: FrameIndex,
+    cancel: Arc<AtomicBool>,
+    limit: Option<Duration>,
+}
+
+impl Reopen {
+    /// The file at `path` read again: a demuxer of its own (the same whitelists and cancel flag)
+    /// and a [`TimeLimit`] of the same length, sharing what the probe learnt (metadata, frame
+    /// index) — no packet scan.
+    pub(crate) fn open(&self, path: &Path) -> Result<Source, MediaError> {
+        let limit = Arc::new(TimeLimit::new(self.limit));
+        let (flag, lim) = (self.cancel.clone(), limit.clone());
+        let interrupt = move || flag.load(Ordering::Relaxed) || lim.expired();
+        let mut options = ff::Dictionary::new();
+        options.set("format_whitelist", CONTAINER_WHITELIST);
+        options.set("protocol_whitelist", "file");
+        let input = ff::format::input_with_interrupt_and_dictionary(path, interrupt, options).map_err(|e| {
+            if self.cancel.load(Ordering::Relaxed) {
+                MediaError::Cancelled
+            } else {
+                open_failure(path, e)
+            }
+        })?;
+        let same = input
+            .stream(self.stream_index)
+            .is_some_and(|s| s.parameters().medium() == ff::media::Type::Video);
+        if !same {
+            return Err(MediaError::Invalid(format!(
+                "{} changed while it was read",
+                path.display()
+            )));
+        }
+        Ok(Source {
+            input,
+            stream_index: self.stream_index,
+            info: self.info.clone(),
+            index: self.index.clone(),
+            cancel: self.cancel.clone(),
+            limit,
+        })
     }
 }
 

@@ -288,19 +288,25 @@ fn available_jobs(jobs: usize) -> (usize, bool) {
 /// and threads, never speed: `--jobs 1000` took 832 MB, `--jobs 100000` could not spawn.
 pub const MAX_JOBS_PER_CORE: usize = 4;
 
+/// A format check of a file never seen before (a format probe, no stream analysis).
+type Sniff = fn(&Path) -> Result<(), MediaError>;
+
 /// The content key of the local file at real path `real` (named `shown` in messages): the one
-/// remembered for it, else its hash. A file never seen before is checked to be a video first (a
-/// format probe, no stream analysis), so junk is refused without being read whole.
-fn content_key(store: &Store, real: &Path, shown: &Path) -> Result<SourceKey, Failure> {
+/// remembered for it, else its hash. A file never seen before is checked to be a video first
+/// (`sniff`), so junk is refused without being read whole; without a `sniff` (the store-only
+/// path, which cannot probe) such a file has no key yet: `Ok(None)`.
+fn content_key(store: &Store, real: &Path, shown: &Path, sniff: Option<Sniff>) -> Result<Option<SourceKey>, Failure> {
     if let Some(key) = store.remembered_key(real) {
-        return Ok(key);
+        return Ok(Some(key));
     }
+    let Some(sniff) = sniff else { return Ok(None) };
     // An empty file is left to the probe, which says so in its own words.
     if std::fs::metadata(real).is_ok_and(|m| m.len() > 0) {
-        crate::media::source::sniff(real).map_err(|e| Failure::new(ErrorKind::from(&e), e.to_string()))?;
+        sniff(real).map_err(|e| Failure::new(ErrorKind::from(&e), e.to_string()))?;
     }
     store
         .hash_source(real)
+        .map(Some)
         .map_err(|e| Failure::new(ErrorKind::InvalidMedia, format!("cannot read {}: {e}", shown.display())))
 }
 
@@ -313,7 +319,6 @@ struct SourceEntry {
     key: Option<SourceKey>,
     _lock: Option<SourceLock>,
     meta: Option<StoredMeta>,
-    opened: Option<Result<Source, MediaError>>,
     /// Opened (probed) by this run.
     probed: bool,
     /// An uncached run's download folder (removed when the last source using it is dropped).
@@ -330,11 +335,20 @@ impl SourceEntry {
     }
 }
 
+/// What the probe phase opened, by source number (`None`: not opened), and which sources it
+/// opened. Kept out of [`SourceEntry`] so that the phases before the probe — all an all-hit run
+/// needs — hold no FFmpeg object: [`extract_stored`] runs them without FFmpeg.
+struct Opened {
+    sources: Vec<Option<Result<Source, MediaError>>>,
+    numbers: Vec<SourceNo>,
+}
+
 /// Extracts every clip of `comp`. Never panics on bad input and never fails as a whole: each
 /// clip either has its frames or an error of an [`ErrorKind`].
 pub fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
     crate::media::init();
-    let mut run = Run::new(comp, opts);
+    let mut run = Run::new(comp, opts, Some(crate::media::source::sniff));
+    run.open_tier();
     run.resolve_sources();
     run.remote_metadata();
     run.whole_clip_hits();
@@ -342,11 +356,34 @@ pub fn extract(comp: &Composition, opts: &ExtractOptions) -> ExtractionResult {
         run.whole_clip_hits();
     }
     let opened = run.open_sources();
-    let needs = run.plan_misses();
-    run.remote_frames(&needs);
+    let needs = run.plan_misses(&opened);
+    run.remote_frames(&needs, &opened);
     run.produce(needs, opened);
     run.remote_flush();
     run.finish()
+}
+
+/// [`extract`] answered from the store alone, without FFmpeg: when every clip of `comp` is a
+/// whole-clip hit (its source known to the store by file identity, its folder complete), the
+/// same result [`extract`] would return, with the same effects (clips materialised into
+/// [`ExtractOptions::out_dir`], the store's sweep when due). Otherwise `None`, before anything
+/// is materialised or fetched — the output folder and the store may have been created — and the
+/// caller runs [`extract`]. No FFmpeg function is reachable from here, so a program that only
+/// calls this (the `framex` command's all-hit path) need not load FFmpeg's libraries at all.
+pub fn extract_stored(comp: &Composition, opts: &ExtractOptions) -> Option<ExtractionResult> {
+    let mut run = Run::new(comp, opts, None);
+    run.resolve_sources();
+    if !run.needs_media {
+        run.whole_clip_hits();
+    }
+    if run.needs_media {
+        return None;
+    }
+    if let Some(o) = &run.out_dir {
+        run.breakdown.temps_cleared += sweep_stale_staging(o);
+    }
+    run.nothing_to_produce();
+    Some(run.finish())
 }
 
 /// One extraction, phase by phase: resolve → whole-clip hits → probe → plan → produce → finish,
@@ -369,11 +406,16 @@ struct Run<'a> {
     render: Render,
     /// The remote tier and what this run did with it.
     tier: Option<tiered::TierRun>,
+    /// How a never-seen file is format-checked: FFmpeg's probe in [`extract`]; `None` on the
+    /// store-only path ([`extract_stored`]), which then sets `needs_media` instead.
+    sniff: Option<Sniff>,
+    /// The store-only path met something only [`extract`] can do (probe, decode, download).
+    needs_media: bool,
 }
 
 impl<'a> Run<'a> {
     /// Opens the store (or warns and runs uncached) and prepares the output folder.
-    fn new(comp: &'a Composition, opts: &'a ExtractOptions) -> Run<'a> {
+    fn new(comp: &'a Composition, opts: &'a ExtractOptions, sniff: Option<Sniff>) -> Run<'a> {
         let (jobs, lowered) = available_jobs(opts.jobs);
         let mut run = Run {
             comp,
@@ -390,6 +432,8 @@ impl<'a> Run<'a> {
             sources: Vec::new(),
             render: Render::Unknown,
             tier: None,
+            sniff,
+            needs_media: false,
         };
         if lowered {
             run.warnings.push(format!(
@@ -424,11 +468,14 @@ impl<'a> Run<'a> {
                 None
             }
         });
-        run.tier = tiered::TierRun::open(opts, run.store.is_some(), &mut run.warnings);
         if let Some(o) = &opts.out_dir {
             match std::fs::create_dir_all(o).and_then(|_| std::fs::canonicalize(o)) {
                 Ok(o) => {
-                    run.breakdown.temps_cleared += sweep_stale_staging(&o);
+                    // The store-only path sweeps once it knows it answers (`extract_stored`):
+                    // otherwise the engine's run does, and counts what it swept.
+                    if run.sniff.is_some() {
+                        run.breakdown.temps_cleared += sweep_stale_staging(&o);
+                    }
                     run.out_dir = Some(o);
                 }
                 Err(e) => {
@@ -501,8 +548,12 @@ impl<'a> Run<'a> {
             let key = match &self.store {
                 // A download was hashed as it arrived: no need to read it again.
                 _ if known_key.is_some() => known_key,
-                Some(store) if canonical.is_file() => match content_key(store, &canonical, &path) {
-                    Ok(k) => Some(k),
+                Some(store) if canonical.is_file() => match content_key(store, &canonical, &path, self.sniff) {
+                    Ok(Some(k)) => Some(k),
+                    Ok(None) => {
+                        self.needs_media = true;
+                        return;
+                    }
                     Err(e) => {
                         self.clips[i].fail(e.kind, e.message);
                         continue;
@@ -526,7 +577,6 @@ impl<'a> Run<'a> {
                         key,
                         _lock: lock,
                         meta,
-                        opened: None,
                         probed: false,
                         _download_dir: download_dir.clone().filter(|_| from_download),
                     });
@@ -571,6 +621,22 @@ impl<'a> Run<'a> {
         let _span = self
             .tracer
             .span("phase", || format!("fetch {} remote source(s)", urls.len()));
+        if self.sniff.is_none() {
+            // The store-only path takes finished downloads from the store, never the network.
+            let stored: Vec<Option<remote::Fetched>> = urls
+                .iter()
+                .map(|u| self.store.as_ref().and_then(|s| remote::fetch_stored(u, s)))
+                .collect();
+            if stored.iter().any(Option::is_none) {
+                self.needs_media = true;
+                return (HashMap::new(), None);
+            }
+            self.breakdown.download_ms = ms(t);
+            return (
+                urls.into_iter().zip(stored.into_iter().flatten().map(Ok)).collect(),
+                None,
+            );
+        }
         let download_dir = match (&self.store, &self.out_dir) {
             (None, Some(out)) => tempfile::Builder::new()
                 .prefix(&format!(".framex-{}-downloads-", std::process::id()))
@@ -606,18 +672,26 @@ impl<'a> Run<'a> {
     /// Answers clips whose frames the store already holds as a complete clip folder — from the
     /// source's stored metadata, without FFmpeg — and materialises them into `--out` in parallel
     /// (each clip is its own folder, so links to different clips do not contend).
+    ///
+    /// On the store-only path every clip must be a hit whose folder passes the check, or none
+    /// is materialised (`needs_media` is set instead).
     fn whole_clip_hits(&mut self) {
         let _span = self.tracer.span("phase", || "whole-clip hits".into());
-        if self.store.is_none() {
-            return;
-        }
+        let stored_only = self.sniff.is_none();
         // Every source's colour must be known to choose variants (one HDR source changes how
         // the SDR ones are rendered); a source never probed before sends everything to planning.
         let used = |s: usize| self.clips.iter().any(|st| st.source == Some(s));
-        if (0..self.sources.len()).any(|s| used(s) && self.sources[s].meta.is_none()) {
+        if self.store.is_none() || (0..self.sources.len()).any(|s| used(s) && self.sources[s].meta.is_none()) {
+            self.needs_media |= stored_only;
             return;
         }
-        let hdr = decide_render(&mut self.render, &mut self.warnings, &self.sources, &self.clips);
+        let colours = self
+            .sources
+            .iter()
+            .filter_map(|e| e.meta.as_ref())
+            .map(|m| m.info().color)
+            .collect();
+        let hdr = decide_render(&mut self.render, &mut self.warnings, colours, &self.clips);
         let Some(store) = &self.store else { return };
         let mut hits: Vec<(usize, crate::store::ClipHit)> = Vec::new();
         for i in 0..self.clips.len() {
@@ -637,6 +711,13 @@ impl<'a> Run<'a> {
             self.clips[i].ext = planned.variant.format.extension();
             self.clips[i].plan = Some(planned);
             hits.push((i, hit));
+        }
+        if stored_only && !self.store_only_hits(&mut hits) {
+            self.needs_media = true;
+            for &(i, _) in &hits {
+                self.clips[i].plan = None;
+            }
+            return;
         }
         let (states, out_dir, comp, counters) = (&self.clips, &self.out_dir, self.comp, &self.counters);
         // Checking a folder costs one `statx` per frame (~2 µs) and materialising one link per
@@ -731,13 +812,60 @@ impl<'a> Run<'a> {
         Some((key, planned, candidates))
     }
 
+    /// The store-only path's condition for answering: every clip is a hit and every folder not
+    /// verified before passes the check — made here, before anything is materialised (a damaged
+    /// folder is left for [`extract`] to move away and re-extract, with its warning), and
+    /// remembered, so the materialising pass does not check it again.
+    fn store_only_hits(&self, hits: &mut [(usize, crate::store::ClipHit)]) -> bool {
+        if hits.len() != self.clips.len() {
+            return false;
+        }
+        let frames: u64 = hits
+            .iter()
+            .filter(|(_, h)| !h.verified)
+            .map(|(_, h)| h.record.frames)
+            .sum();
+        let workers = if frames > 256 { self.jobs } else { 1 };
+        let sound = crate::par::map(hits, workers, |(_, hit)| {
+            hit.verified || check_clip_folder(&hit.dir, &hit.record).is_ok()
+        });
+        if sound.contains(&false) {
+            return false;
+        }
+        for (_, hit) in hits.iter_mut().filter(|(_, h)| !h.verified) {
+            if let Some(stamps) = hit.stamps.take() {
+                crate::store::verified::remember(&hit.dir, stamps, hit.record.clone());
+            }
+            hit.verified = true;
+        }
+        true
+    }
+
+    /// The probe, plan and produce phases of a run left with nothing to produce (every clip
+    /// answered from the store), recorded as [`extract`] records them — empty phases, the
+    /// progress announcement — without FFmpeg.
+    fn nothing_to_produce(&mut self) {
+        let t = Instant::now();
+        drop(self.tracer.span("phase", || "probe".into()));
+        self.breakdown.probe_ms = ms(t);
+        let t = Instant::now();
+        drop(self.tracer.span("phase", || "plan".into()));
+        self.breakdown.plan_ms = ms(t);
+        self.report_planned(&[]);
+        drop(self.tracer.span("phase", || "decode + encode".into()));
+    }
+
     /// Opens (probe + packet index) every source some pending clip needs, in parallel, and
-    /// saves its metadata to the store. Returns the sources opened.
-    fn open_sources(&mut self) -> Vec<SourceNo> {
+    /// saves its metadata to the store.
+    fn open_sources(&mut self) -> Opened {
         let t = Instant::now();
         let _span = self.tracer.span("phase", || "probe".into());
         let to_open: Vec<SourceNo> = (0..self.sources.len()).filter(|&s| self.source_pending(s)).collect();
         let paths: Vec<PathBuf> = to_open.iter().map(|&s| self.sources[s].path.clone()).collect();
+        let mut opened = Opened {
+            sources: (0..self.sources.len()).map(|_| None).collect(),
+            numbers: to_open.clone(),
+        };
         for (&s, r) in to_open.iter().zip(open_all(
             &paths,
             self.jobs,
@@ -749,26 +877,33 @@ impl<'a> Run<'a> {
                 let _ = store.save_meta(key, &StoredMeta::new(&src.info, src.index.end()));
             }
             self.sources[s].probed = r.is_ok();
-            self.sources[s].opened = Some(r);
+            opened.sources[s] = Some(r);
         }
         self.breakdown.probe_ms = ms(t);
-        to_open
+        opened
     }
 
     /// Plans every pending clip: window, the source frame of each output frame, and a staging
     /// folder. Returns, per source, the output slots grouped by (source frame, variant).
-    fn plan_misses(&mut self) -> Vec<SourceNeeds> {
+    fn plan_misses(&mut self, opened: &Opened) -> Vec<SourceNeeds> {
         let t = Instant::now();
         let _span = self.tracer.span("phase", || "plan".into());
         let mut needs: Vec<SourceNeeds> = vec![SourceNeeds::new(); self.sources.len()];
-        let hdr = decide_render(&mut self.render, &mut self.warnings, &self.sources, &self.clips);
+        let colours = (self.sources.iter().zip(&opened.sources))
+            .filter_map(|(e, o)| match (o, &e.meta) {
+                (Some(Ok(src)), _) => Some(src.info.color.clone()),
+                (_, Some(meta)) => Some(meta.info().color),
+                _ => None,
+            })
+            .collect();
+        let hdr = decide_render(&mut self.render, &mut self.warnings, colours, &self.clips);
         for (i, clip) in self.comp.clips().iter().enumerate() {
             if !self.pending(i) {
                 continue;
             }
             let st = &mut self.clips[i];
             let Some(s) = st.source else { continue };
-            let src = match &self.sources[s].opened {
+            let src = match &opened.sources[s] {
                 Some(Ok(src)) => src,
                 Some(Err(e)) => {
                     st.fail(ErrorKind::from(e), e.to_string());
@@ -861,8 +996,8 @@ impl<'a> Run<'a> {
 
     /// Links frames the store already holds into the clips' staging folders, decodes and
     /// encodes the rest (one sweep per source), and publishes each clip when complete.
-    fn produce(&mut self, needs: Vec<SourceNeeds>, opened: Vec<SourceNo>) {
-        self.report_planned(&opened);
+    fn produce(&mut self, needs: Vec<SourceNeeds>, mut opened: Opened) {
+        self.report_planned(&opened.numbers);
         let shared = Shared {
             clips: &self.clips,
             counters: &self.counters,
@@ -887,7 +1022,7 @@ impl<'a> Run<'a> {
             if frames.is_empty() {
                 continue;
             }
-            let Some(Ok(source)) = self.sources[s].opened.take() else {
+            let Some(Ok(source)) = opened.sources[s].take() else {
                 continue;
             };
             let store = shared.store.zip(self.sources[s].key.as_ref());
@@ -910,6 +1045,7 @@ impl<'a> Run<'a> {
                 .collect();
             plans.push(SourcePlan {
                 source,
+                path: self.sources[s].path.clone(),
                 name: self.sources[s].name(),
                 needed,
                 outputs,
@@ -1039,28 +1175,20 @@ fn record_holds(rec: &ClipRecord, planned: &PlannedClip) -> bool {
         }
 }
 
-/// Decides the render's dynamic range (once: later calls return the decision) from the colour
-/// of every source known now (opened, or described by its stored metadata) and warns when a
+/// Decides the render's dynamic range (once: later calls return the decision) from `colours`, the
+/// colour of every source known now (opened, or described by its stored metadata), and warns when a
 /// clip's source could not be read at all: its colour may have changed the decision (an
 /// unreachable PQ source leaves the SDR clips unconverted), so retrying only the failed clip may
 /// not be enough.
 fn decide_render(
     render: &mut Render,
     warnings: &mut Vec<String>,
-    sources: &[SourceEntry],
+    colours: Vec<crate::media::source::ColorInfo>,
     clips: &[ClipState],
 ) -> Option<Hdr> {
     if let Some(hdr) = render.decided() {
         return hdr;
     }
-    let colours: Vec<crate::media::source::ColorInfo> = sources
-        .iter()
-        .filter_map(|e| match (&e.opened, &e.meta) {
-            (Some(Ok(src)), _) => Some(src.info.color.clone()),
-            (_, Some(meta)) => Some(meta.info().color),
-            _ => None,
-        })
-        .collect();
     let hdr = hdr_target(colours.iter());
     // Only failures worth retrying matter: a clip that will not be produced (a missing file, a
     // rejected URL) cannot end up next to the others unconverted.

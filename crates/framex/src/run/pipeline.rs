@@ -1,10 +1,16 @@
 //! Decode threads feeding a bounded queue drained by convert/encode workers.
 //!
-//! One decode thread per source (up to `jobs` at once) sweeps the source's needed frames; every
-//! decoded picture (reference-counted, not copied) goes into a queue of `2 × jobs` entries; each
-//! worker converts it once per pixel layout, encodes once per variant, stores the bytes once and
-//! links every output slot to them. Memory is bounded by the queue, not by clip length.
+//! A lone source is decoded by one thread (GOP-parallel inside when it can); several sources
+//! are cut into units of decode work — one GOP of a source with closed GOPs, else a source's
+//! whole sweep — that `jobs` decode threads take longest first from one queue, so the cores stay
+//! busy until the end however the work is spread over the sources. Every decoded picture
+//! (reference-counted, not copied) goes into a queue of `2 × jobs` entries; each worker converts
+//! it once per pixel layout, encodes once per variant, stores the bytes once and links every
+//! output slot to them. Memory is bounded by the queue, not by clip length.
 
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crossbeam_channel::bounded;
@@ -17,8 +23,11 @@ use crate::encode::ImageEncoder;
 use crate::error::ErrorKind;
 use crate::media::colour::{ColourFilters, Transform};
 use crate::media::convert::{Converter, Target};
-use crate::media::decode::{decode_frames, decode_frames_parallel, parallel_gops, sweep_span, Delivery};
+use crate::media::decode::{
+    decode_frames, decode_frames_parallel, gop_spans, parallel_gops, sweep_span, DecodeStats, Delivery,
+};
 use crate::media::picture::share;
+use crate::media::source::Reopen;
 use crate::media::Source;
 use crate::report::Counters;
 use crate::store::{digest, FrameDigest, FrameKey, Store};
@@ -27,6 +36,8 @@ use crate::trace::Tracer;
 /// What one source must produce: the sorted frame numbers to decode and, for each, its outputs.
 pub(crate) struct SourcePlan {
     pub source: Source,
+    /// The file, for the second readers several decode threads may need.
+    pub path: PathBuf,
     /// File name, for progress and traces.
     pub name: String,
     pub needed: Vec<FrameNo>,
@@ -134,6 +145,9 @@ pub(crate) fn run_pipeline(plans: Vec<SourcePlan>, jobs: usize, shared: &Shared<
         .max(1);
     let qcap = (jobs * 2).min((QUEUE_BUDGET / largest).max(2));
     let (tx, rx) = bounded::<Job>(qcap);
+    if plans.len() > 1 {
+        return run_units(plans, jobs, (tx, rx), shared);
+    }
     let queue = Mutex::new(plans);
     std::thread::scope(|scope| {
         for _ in 0..jobs {
@@ -172,31 +186,8 @@ fn decode_source(
     let rotation = plan.source.info.rotation;
     let needed = std::mem::take(&mut plan.needed);
     let outputs: Vec<Mutex<Vec<Output>>> = std::mem::take(&mut plan.outputs).into_iter().map(Mutex::new).collect();
-    let deliver = |frame_no: usize, frame: &ff::frame::Video| {
-        let Ok(at) = needed.binary_search(&frame_no) else {
-            return Delivery::Continue;
-        };
-        let outs = std::mem::take(&mut *outputs[at].lock().expect("outputs"));
-        if shared.cancel.is_cancelled() {
-            return Delivery::Stop;
-        }
-        // Skip work only failed clips would use.
-        if outs
-            .iter()
-            .all(|o| o.slots.iter().all(|s| shared.clips[s.clip].failed()))
-        {
-            return Delivery::Continue;
-        }
-        match tx.send(Job {
-            frame_no,
-            frame: share(frame),
-            rotation,
-            outputs: outs,
-        }) {
-            Ok(()) => Delivery::Continue,
-            Err(_) => Delivery::Stop,
-        }
-    };
+    let deliver =
+        |frame_no: usize, frame: &ff::frame::Video| hand_on(&needed, &outputs, rotation, frame_no, frame, tx, shared);
     let gop_parallel = parallel > 1 && parallel_gops(&plan.source, &needed);
     // A lone source whose needed frames cannot be split by GOP (one keyframe, as in screen
     // recordings, or a trim inside one GOP) and most of whose decoded frames are lead-in is
@@ -212,17 +203,197 @@ fn decode_source(
     } else {
         decode_frames(&mut plan.source, &needed, threads, deliver)
     };
+    count_decode(&stats, shared);
+    if let Err(e) = result {
+        fail_unpublished(&plan.clips, &e, shared);
+    }
+}
+
+/// Adds a decode's statistics to the run's counters.
+fn count_decode(stats: &DecodeStats, shared: &Shared<'_>) {
     Counters::add(&shared.counters.frames_decoded, stats.frames_decoded);
+    Counters::add(&shared.counters.lead_in_frames, stats.lead_in);
     Counters::add(&shared.counters.seeks, stats.seeks);
     Counters::add(&shared.counters.frames_substituted, stats.substituted);
     Counters::add(&shared.counters.decode_ns, stats.busy.as_nanos() as u64);
-    if let Err(e) = result {
-        let kind = ErrorKind::from(&e);
-        for &c in &plan.clips {
-            if !shared.clips[c].is_published() {
-                shared.clips[c].fail(kind, e.to_string());
+}
+
+/// A source failed to decode: its clips not yet published fail with its error.
+fn fail_unpublished(clips: &[ClipNo], e: &crate::media::MediaError, shared: &Shared<'_>) {
+    let kind = ErrorKind::from(e);
+    for &c in clips {
+        if !shared.clips[c].is_published() {
+            shared.clips[c].fail(kind, e.to_string());
+        }
+    }
+}
+
+/// Hands decoded frame `frame_no` (if needed: `needed` is sorted, `outputs` parallel to it) to
+/// the workers with its outputs, which are taken: each needed frame goes out once.
+fn hand_on(
+    needed: &[FrameNo],
+    outputs: &[Mutex<Vec<Output>>],
+    rotation: u32,
+    frame_no: usize,
+    frame: &ff::frame::Video,
+    tx: &crossbeam_channel::Sender<Job>,
+    shared: &Shared<'_>,
+) -> Delivery {
+    let Ok(at) = needed.binary_search(&frame_no) else {
+        return Delivery::Continue;
+    };
+    let outs = std::mem::take(&mut *outputs[at].lock().expect("outputs"));
+    if shared.cancel.is_cancelled() {
+        return Delivery::Stop;
+    }
+    // Skip work only failed clips would use.
+    if outs
+        .iter()
+        .all(|o| o.slots.iter().all(|s| shared.clips[s.clip].failed()))
+    {
+        return Delivery::Continue;
+    }
+    match tx.send(Job {
+        frame_no,
+        frame: share(frame),
+        rotation,
+        outputs: outs,
+    }) {
+        Ok(()) => Delivery::Continue,
+        Err(_) => Delivery::Stop,
+    }
+}
+
+/// One source of a many-source run, shared by the decode threads working on its units.
+struct UnitSource {
+    needed: Vec<FrameNo>,
+    outputs: Vec<Mutex<Vec<Output>>>,
+    rotation: u32,
+    clips: Vec<ClipNo>,
+    path: PathBuf,
+    name: String,
+    /// Readers not in use: the probe's own, then second ones opened as threads need them.
+    readers: Mutex<Vec<Source>>,
+    /// How to open a second reader.
+    second: Reopen,
+    /// Units not finished yet; at 0 the readers are closed.
+    units_left: AtomicUsize,
+    /// A unit failed (its clips have failed): the source's other units are skipped.
+    failed: AtomicBool,
+}
+
+/// A unit of decode work: needed frames `frames` (a range of the source's `needed`) of source
+/// `source`, costing `cost` packets to decode (lead-in included).
+struct Unit {
+    source: usize,
+    frames: Range<usize>,
+    cost: usize,
+}
+
+/// The many-source schedule: every source's needed frames cut into units ([`gop_spans`]: one
+/// per GOP where GOPs are closed, else one sweep), all sorted longest first (so no long unit
+/// is left for the end while the other cores idle), taken by `min(units, jobs)` decode threads
+/// from one queue. A thread reads a unit with a reader of its source not in use — the probe's,
+/// or a second one it opens — and its own single-threaded decoder, so two units of one source
+/// can decode at once. Memory: one decoder per decode thread, readers closed with their source's
+/// last unit, and the same bounded queue of pictures.
+fn run_units(
+    plans: Vec<SourcePlan>,
+    jobs: usize,
+    (tx, rx): (crossbeam_channel::Sender<Job>, crossbeam_channel::Receiver<Job>),
+    shared: &Shared<'_>,
+) {
+    let mut units: Vec<Unit> = Vec::new();
+    let mut sources: Vec<UnitSource> = Vec::new();
+    for (n, plan) in plans.into_iter().enumerate() {
+        let spans = gop_spans(&plan.source, &plan.needed);
+        units.extend(spans.iter().map(|(frames, cost)| Unit {
+            source: n,
+            frames: frames.clone(),
+            cost: *cost,
+        }));
+        sources.push(UnitSource {
+            rotation: plan.source.info.rotation,
+            needed: plan.needed,
+            outputs: plan.outputs.into_iter().map(Mutex::new).collect(),
+            clips: plan.clips,
+            path: plan.path,
+            name: plan.name,
+            second: plan.source.reopener(),
+            readers: Mutex::new(vec![plan.source]),
+            units_left: AtomicUsize::new(spans.len()),
+            failed: AtomicBool::new(false),
+        });
+    }
+    // Longest first; equal ones in file order (stable sort), which keeps reads sequential.
+    units.sort_by_key(|u| std::cmp::Reverse(u.cost));
+    let decoders = units.len().min(jobs).max(1);
+    // As for one sweep per source: decoders share the cores with the workers.
+    let threads = (jobs / (2 * decoders)).max(1);
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            let rx = rx.clone();
+            scope.spawn(move || worker(rx, shared));
+        }
+        drop(rx);
+        for _ in 0..decoders {
+            let (tx, units, sources, next) = (tx.clone(), &units, &sources, &next);
+            scope.spawn(move || {
+                while let Some(unit) = units.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    decode_unit(&sources[unit.source], unit, threads, &tx, shared);
+                }
+            });
+        }
+        drop(tx);
+    });
+}
+
+/// Decodes one unit onto the queue (see [`run_units`]).
+fn decode_unit(
+    src: &UnitSource,
+    unit: &Unit,
+    threads: usize,
+    tx: &crossbeam_channel::Sender<Job>,
+    shared: &Shared<'_>,
+) {
+    if !src.failed.load(Ordering::Acquire) && !shared.cancel.is_cancelled() {
+        let _span = shared.tracer.span("decode", || {
+            format!(
+                "decode {} ({} frames from {})",
+                src.name,
+                unit.frames.len(),
+                unit.frames.start
+            )
+        });
+        // Every reader in use (another thread decodes this source): open one more.
+        let reader = src.readers.lock().expect("readers").pop();
+        match reader.map_or_else(|| src.second.open(&src.path), Ok) {
+            Ok(mut reader) => {
+                let needed = &src.needed[unit.frames.clone()];
+                let deliver = |frame_no: usize, frame: &ff::frame::Video| {
+                    hand_on(&src.needed, &src.outputs, src.rotation, frame_no, frame, tx, shared)
+                };
+                let (stats, result) = decode_frames(&mut reader, needed, threads, deliver);
+                // The clock runs only while the source is worked on.
+                reader.pause_clock();
+                count_decode(&stats, shared);
+                if let Err(e) = result {
+                    if !src.failed.swap(true, Ordering::AcqRel) {
+                        fail_unpublished(&src.clips, &e, shared);
+                    }
+                }
+                src.readers.lock().expect("readers").push(reader);
+            }
+            Err(e) => {
+                if !src.failed.swap(true, Ordering::AcqRel) {
+                    fail_unpublished(&src.clips, &e, shared);
+                }
             }
         }
+    }
+    if src.units_left.fetch_sub(1, Ordering::AcqRel) == 1 {
+        src.readers.lock().expect("readers").clear();
     }
 }
 

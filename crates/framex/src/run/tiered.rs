@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use super::plan::{SourceNeeds, SourceNo};
-use super::{decide_render, ms, record_holds, ExtractOptions, Run};
+use super::{decide_render, ms, record_holds, ExtractOptions, Opened, Run};
 use crate::store::layout::Layout;
 use crate::store::tier::{segment_runs, Flushed, RemoteStoreOptions, RemoteTier, Upload};
 use crate::store::{ClipRecord, FrameKey, SourceKey, StoredMeta, VariantKey};
@@ -68,6 +68,12 @@ impl TierRun {
 }
 
 impl Run<'_> {
+    /// Opens the remote tier the options ask for (only [`super::extract`] does: the store-only
+    /// path answers all-hit runs, which need nothing from it).
+    pub(super) fn open_tier(&mut self) {
+        self.tier = TierRun::open(self.opts, self.store.is_some(), &mut self.warnings);
+    }
+
     /// Sources some pending clip reads, with a key and no local metadata.
     fn sources_lacking_meta(&self) -> Vec<SourceNo> {
         (0..self.sources.len())
@@ -115,7 +121,8 @@ impl Run<'_> {
         if (0..self.sources.len()).any(|s| used(s) && self.sources[s].meta.is_none()) {
             return false;
         }
-        let hdr = decide_render(&mut self.render, &mut self.warnings, &self.sources, &self.clips);
+        let colours = self.sources.iter().filter_map(|e| e.meta.as_ref()).map(|m| m.info().color).collect();
+        let hdr = decide_render(&mut self.render, &mut self.warnings, colours, &self.clips);
         // A slice asks only for a record of exactly its frames: fetching a whole clip's frames
         // to serve a part of them would cost a fleet worker the whole clip's download; its
         // frames come by range after planning instead (`remote_frames`).
@@ -199,7 +206,7 @@ impl Run<'_> {
 
     /// Fetches, from the tier, the planned frames the local store lacks, before any decode:
     /// the producer then finds them stored.
-    pub(super) fn remote_frames(&mut self, needs: &[SourceNeeds]) {
+    pub(super) fn remote_frames(&mut self, needs: &[SourceNeeds], opened: &Opened) {
         let (Some(t), Some(store)) = (self.tier.as_mut(), &self.store) else {
             return;
         };
@@ -209,7 +216,7 @@ impl Run<'_> {
         let t0 = Instant::now();
         let _span = self.tracer.span("phase", || "remote frames".into());
         'sources: for (s, need) in needs.iter().enumerate() {
-            let (Some(key), Some(Ok(src))) = (&self.sources[s].key, &self.sources[s].opened) else {
+            let (Some(key), Some(Ok(src))) = (&self.sources[s].key, &opened.sources[s]) else {
                 continue;
             };
             let mut by_variant: BTreeMap<VariantKey, (&'static str, BTreeSet<i64>)> = BTreeMap::new();
