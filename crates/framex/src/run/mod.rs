@@ -94,7 +94,7 @@ pub struct ExtractOptions {
     pub indices: Option<std::collections::BTreeMap<String, Vec<crate::FrameRun>>>,
     /// A second store tier on S3-compatible object storage, shared by a fleet: frames and clip
     /// records missing locally are fetched from it before anything is decoded, and what this
-    /// run encodes is uploaded to it after publishing (see [`crate::store::tier`]). Needs
+    /// run encodes is uploaded to it after publishing (the `store::tier` module). Needs
     /// [`cache_dir`](Self::cache_dir). Credentials, region and endpoint come from the standard
     /// `AWS_*` variables and the AWS config files. Its failures are warnings, never errors.
     /// Default: `None`.

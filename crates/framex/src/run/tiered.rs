@@ -121,7 +121,12 @@ impl Run<'_> {
         if (0..self.sources.len()).any(|s| used(s) && self.sources[s].meta.is_none()) {
             return false;
         }
-        let colours = self.sources.iter().filter_map(|e| e.meta.as_ref()).map(|m| m.info().color).collect();
+        let colours = self
+            .sources
+            .iter()
+            .filter_map(|e| e.meta.as_ref())
+            .map(|m| m.info().color)
+            .collect();
         let hdr = decide_render(&mut self.render, &mut self.warnings, colours, &self.clips);
         // A slice asks only for a record of exactly its frames: fetching a whole clip's frames
         // to serve a part of them would cost a fleet worker the whole clip's download; its
