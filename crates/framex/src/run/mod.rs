@@ -685,12 +685,7 @@ impl<'a> Run<'a> {
             self.needs_media |= stored_only;
             return;
         }
-        let colours = self
-            .sources
-            .iter()
-            .filter_map(|e| e.meta.as_ref())
-            .map(|m| m.info().color)
-            .collect();
+        let colours = self.stored_colours();
         let hdr = decide_render(&mut self.render, &mut self.warnings, colours, &self.clips);
         let Some(store) = &self.store else { return };
         let mut hits: Vec<(usize, crate::store::ClipHit)> = Vec::new();
@@ -783,6 +778,16 @@ impl<'a> Run<'a> {
             }
             self.warnings.extend(damage);
         }
+    }
+
+    /// The colour of every source whose metadata is known (stored, or fetched from the remote
+    /// tier): what the render's dynamic range is decided from before any source is opened.
+    fn stored_colours(&self) -> Vec<crate::media::source::ColorInfo> {
+        self.sources
+            .iter()
+            .filter_map(|e| e.meta.as_ref())
+            .map(|m| m.info().color)
+            .collect()
     }
 
     /// Clip `i` as the store would hold it, from its source's stored metadata (no FFmpeg): its

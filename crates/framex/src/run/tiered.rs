@@ -67,6 +67,24 @@ impl TierRun {
     }
 }
 
+/// Where a verified frame fetched from the tier goes: the local store's frame object (written
+/// under `tmp/` and renamed, as every stored frame is).
+fn keep_fetched<'a>(
+    store: &'a crate::store::Store,
+    source: &'a SourceKey,
+    variant: &'a VariantKey,
+    ext: &'a str,
+) -> impl Fn(i64, &[u8]) + Sync + 'a {
+    move |pts, bytes| {
+        let frame = FrameKey {
+            source: source.clone(),
+            variant: variant.clone(),
+            pts,
+        };
+        let _ = store.put_frame(&store.frame_path(&frame, ext), bytes);
+    }
+}
+
 impl Run<'_> {
     /// Opens the remote tier the options ask for (only [`super::extract`] does: the store-only
     /// path answers all-hit runs, which need nothing from it).
@@ -121,12 +139,7 @@ impl Run<'_> {
         if (0..self.sources.len()).any(|s| used(s) && self.sources[s].meta.is_none()) {
             return false;
         }
-        let colours = self
-            .sources
-            .iter()
-            .filter_map(|e| e.meta.as_ref())
-            .map(|m| m.info().color)
-            .collect();
+        let colours = self.stored_colours();
         let hdr = decide_render(&mut self.render, &mut self.warnings, colours, &self.clips);
         // A slice asks only for a record of exactly its frames: fetching a whole clip's frames
         // to serve a part of them would cost a fleet worker the whole clip's download; its
@@ -177,14 +190,7 @@ impl Run<'_> {
             };
             let have = store.existing_frames(&key, &vkey, ext);
             let wanted: BTreeSet<i64> = rec.pts.iter().copied().filter(|p| !have.contains(p)).collect();
-            let frame = |pts| FrameKey {
-                source: key.clone(),
-                variant: vkey.clone(),
-                pts,
-            };
-            let put = |pts: i64, bytes: &[u8]| {
-                let _ = store.put_frame(&store.frame_path(&frame(pts), ext), bytes);
-            };
+            let put = keep_fetched(store, &key, &vkey, ext);
             let expect = |pts: i64| rec.digest_of(pts).map(|(n, h)| (n, h.to_string()));
             match t.tier.fetch_frames(&key, &vkey, &wanted, &expect, &put) {
                 Ok(n) if n == wanted.len() as u64 => {}
@@ -235,14 +241,7 @@ impl Run<'_> {
             for (vkey, (ext, pts)) in by_variant {
                 let have = store.existing_frames(key, &vkey, ext);
                 let wanted: BTreeSet<i64> = pts.into_iter().filter(|p| !have.contains(p)).collect();
-                let put = |pts: i64, bytes: &[u8]| {
-                    let f = FrameKey {
-                        source: key.clone(),
-                        variant: vkey.clone(),
-                        pts,
-                    };
-                    let _ = store.put_frame(&store.frame_path(&f, ext), bytes);
-                };
+                let put = keep_fetched(store, key, &vkey, ext);
                 if t.tier.fetch_frames(key, &vkey, &wanted, &|_| None, &put).is_err() {
                     t.fallbacks += 1;
                     break 'sources;
@@ -277,8 +276,8 @@ impl Run<'_> {
                 runs.entry((f.source, f.variant)).or_default().push((f.pts, path));
             }
             for ((s, v), frames) in runs {
-                for run in segment_runs(frames) {
-                    jobs.push(Upload::Segment(s.clone(), v.clone(), run));
+                for (run, bytes) in segment_runs(frames) {
+                    jobs.push(Upload::Segment(s.clone(), v.clone(), run, bytes));
                 }
             }
             for st in &self.clips {

@@ -134,8 +134,8 @@ impl std::fmt::Debug for RemoteTier {
 /// memory stays at `concurrency` objects.
 pub enum Upload {
     Meta(SourceKey, Vec<u8>),
-    /// Frames `(pts, local file)` of one source and variant, in pts order.
-    Segment(SourceKey, VariantKey, Vec<(i64, std::path::PathBuf)>),
+    /// Frames `(pts, local file)` of one source and variant, in pts order, and their bytes.
+    Segment(SourceKey, VariantKey, Vec<(i64, std::path::PathBuf)>, u64),
     /// A clip record, uploaded only once every segment of its source went up.
     Clip(SourceKey, ClipKey, Vec<u8>),
 }
@@ -506,10 +506,7 @@ impl RemoteTier {
         let total = (first.len() + records.len()) as u64;
         let size = |j: &Upload| match j {
             Upload::Meta(_, b) | Upload::Clip(_, _, b) => b.len() as u64,
-            Upload::Segment(_, _, frames) => frames
-                .iter()
-                .map(|(_, p)| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-                .sum(),
+            Upload::Segment(_, _, _, bytes) => *bytes,
         };
         let left_bytes: u64 = first.iter().chain(&records).map(size).sum();
         let done = AtomicU64::new(0);
@@ -530,7 +527,7 @@ impl RemoteTier {
                             let ok = !skip && self.put(&self.clip_path(&s, &c), seal(&b)).await.is_ok();
                             (s, ok)
                         }
-                        Upload::Segment(s, v, frames) => {
+                        Upload::Segment(s, v, frames, _) => {
                             let ok = self.put_segment(&s, &v, &frames).await.is_ok();
                             (s, ok)
                         }
@@ -669,23 +666,23 @@ pub fn unseal(bytes: &[u8]) -> Option<&[u8]> {
     (rest.get(64) == Some(&b'\n') && blake3::hash(body).to_hex().as_bytes() == hex).then_some(body)
 }
 
-/// Splits one source's new frames `(pts, file)` (any order) into segment-sized runs.
-pub fn segment_runs(mut frames: Vec<(i64, std::path::PathBuf)>) -> Vec<Vec<(i64, std::path::PathBuf)>> {
+/// Splits one source's new frames `(pts, file)` (any order) into segment-sized runs, each with
+/// its bytes in all.
+pub fn segment_runs(mut frames: Vec<(i64, std::path::PathBuf)>) -> Vec<(Vec<(i64, std::path::PathBuf)>, u64)> {
     frames.sort_by_key(|f| f.0);
     frames.dedup_by_key(|f| f.0);
-    let mut runs: Vec<Vec<(i64, std::path::PathBuf)>> = Vec::new();
-    let mut bytes = 0usize;
+    let mut runs: Vec<(Vec<(i64, std::path::PathBuf)>, u64)> = Vec::new();
     for f in frames {
-        let len = std::fs::metadata(&f.1).map(|m| m.len() as usize).unwrap_or(0);
+        let len = std::fs::metadata(&f.1).map(|m| m.len()).unwrap_or(0);
         let full = runs
             .last()
-            .is_none_or(|r| r.len() >= SEGMENT_MAX_FRAMES || bytes + len > SEGMENT_MAX_BYTES);
+            .is_none_or(|(r, bytes)| r.len() >= SEGMENT_MAX_FRAMES || bytes + len > SEGMENT_MAX_BYTES as u64);
         if full {
-            runs.push(Vec::new());
-            bytes = 0;
+            runs.push((Vec::new(), 0));
         }
-        bytes += len;
-        runs.last_mut().expect("a run is open").push(f);
+        let (run, bytes) = runs.last_mut().expect("a run is open");
+        run.push(f);
+        *bytes += len;
     }
     runs
 }
@@ -713,11 +710,11 @@ mod tests {
             .collect();
         let runs = segment_runs(frames);
         assert_eq!(runs.len(), 2);
-        assert_eq!(runs[0].len(), SEGMENT_MAX_FRAMES);
-        assert_eq!(runs[0][0].0, 0);
+        assert_eq!(runs[0].0.len(), SEGMENT_MAX_FRAMES);
+        assert_eq!(runs[0].0[0].0, 0);
         assert!(runs
             .iter()
-            .flatten()
+            .flat_map(|r| &r.0)
             .collect::<Vec<_>>()
             .windows(2)
             .all(|w| w[0].0 < w[1].0));
