@@ -34,7 +34,12 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 FPS = 30
 ALL_SCENARIOS = ("full", "alpha", "vfr", "trims", "dup3", "misalign", "retrim", "many8", "many", "4k",
-                 "fleet")
+                 "fleet", "drawsize")
+# drawsize (issue 14): a source drawn smaller (`--max-size`) against the same clip at full size,
+# every run cold into a store of its own, one after another. (source, box or None, goal: the
+# full run's wall ÷ the sized run's wall).
+DRAWSIZE_CASES = (("h264", None, None), ("h264", "960x540", 2.0), ("h264", "480x270", None),
+                  ("uhd", None, None), ("uhd", "1920x1080", 1.6))
 # fleet: the control composition (the `full` scenario's clip) cut into 1, 2 and 4 timeline
 # slices, each slice a cold worker with a store of its own, run one after another.
 FLEET_SLICES = (1, 2, 4)
@@ -390,6 +395,12 @@ def build_scenarios(fixtures: dict[str, Fixture]) -> dict[str, Scenario]:
             "JPEG, against its CPU-bound limit"),
         "4k": Scenario("4k", [Clip("a", fixtures["uhd"], Fraction(0), usec(fixtures["uhd"].duration))],
                        "one 2160p source, whole clip → JPEG (memory)"),
+        "drawsize": Scenario(
+            "drawsize", [Clip("hd", h264, Fraction(0), length),
+                         Clip("uhd", fixtures["uhd"], Fraction(0), usec(fixtures["uhd"].duration))],
+            f"the {dec(length)} s 1080p30 clip at full size, within 960x540 and 480x270; the "
+            f"{dec(fixtures['uhd'].duration)} s 2160p clip at full size and within 1920x1080 "
+            "(--max-size; each a cold run) → JPEG"),
         "fleet": Scenario("fleet", [Clip("a", h264, Fraction(0), length)],
                           f"the {dec(length)} s 1080p30 clip as {', '.join(map(str, FLEET_SLICES))} "
                           "timeline slices (--frames), one cold worker each, one after another"),
@@ -484,6 +495,71 @@ def fleet_table(rows: list[dict], markdown: bool) -> str:
                          "slowest wall s", "decoded per slice", "lead-in per slice"], out, markdown) + \
         ("\n(fleet: every slice a cold worker with its own store, run one after another; goal = "
          f"{FLEET_CPU_GOAL} + measured lead-in ÷ frames; wall = the whole process)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Drawn sizes
+
+
+def run_drawsize(framex: Framex, sc: Scenario, args: argparse.Namespace, work_root: Path) -> list[dict]:
+    """The drawsize scenario, once per repeat: each source's clip cold at full size and cold
+    within each box of DRAWSIZE_CASES (`--max-size`), every run into a store of its own, one
+    after another. Per run: wall, CPU, the frame size the result reports; per sized run, the
+    full run's wall and CPU ÷ its own (the speed-up)."""
+    rows = []
+    for rep in range(args.repeat):
+        for clip in sc.clips:
+            sub = Scenario("drawsize", [clip], sc.description)
+            full = None
+            for key, box, goal in DRAWSIZE_CASES:
+                if key != clip.fixture.key:
+                    continue
+                work = Path(tempfile.mkdtemp(prefix=f"drawsize-{key}-", dir=work_root))
+                store = work / "store"
+                argv, env = framex._command(sub, args.fps, work, work / "out", store, str(store))
+                argv += ["--max-size", box] if box else []
+                os.sync()
+                wall, procs = run_parallel([argv], work / "logs", args.timeout, env)
+                result = Framex._result(sub, argv, procs[0])
+                if not args.keep:
+                    shutil.rmtree(work, ignore_errors=True)
+                p = procs[0]
+                c = (result_clips(result) or [{}])[0]
+                row = {"repeat": rep, "source": key, "box": box, "frames": result.get("totalFrames"),
+                       "size": f"{c.get('width')}x{c.get('height')}", "wall_s": round(wall, 4),
+                       "cpu_s": round(p.user_s + p.sys_s, 4), "goal": goal,
+                       "decoded": breakdown_value(result, "framesDecoded")}
+                if box is None:
+                    full = row
+                elif full:
+                    row["speedup_wall"] = round(full["wall_s"] / wall, 3) if wall else None
+                    row["speedup_cpu"] = round(full["cpu_s"] / row["cpu_s"], 3) if row["cpu_s"] else None
+                rows.append(row)
+                log(f"[{rep + 1}/{args.repeat}] drawsize {key:4} {box or 'full':9} {row['size']:9} "
+                    f"wall {wall:7.3f} s  cpu {row['cpu_s']:7.3f} s"
+                    + (f"  speed-up {row.get('speedup_wall')}× wall, {row.get('speedup_cpu')}× CPU"
+                       if box else ""))
+    return rows
+
+
+def drawsize_table(rows: list[dict], markdown: bool) -> str:
+    """Medians over repeats, one line per (source, box), with the speed-up check."""
+    out = []
+    for key, box, goal in DRAWSIZE_CASES:
+        mine = [r for r in rows if r["source"] == key and r["box"] == box]
+        if not mine:
+            continue
+        up = median([r["speedup_wall"] for r in mine if r.get("speedup_wall") is not None])
+        cpu_up = median([r["speedup_cpu"] for r in mine if r.get("speedup_cpu") is not None])
+        met = "" if goal is None or up is None else ("yes" if up >= goal else "no")
+        out.append([key, box or "full", mine[0]["size"], fmt(mine[0]["frames"], 0),
+                    fmt(median([r["wall_s"] for r in mine]), 3), fmt(median([r["cpu_s"] for r in mine]), 3),
+                    fmt(up, 2) if box else "", fmt(cpu_up, 2) if box else "",
+                    f"≥ {goal}" if goal else "", met])
+    return render_table(["source", "box", "frames at", "frames", "wall s", "CPU s", "speed-up (wall)",
+                         "speed-up (CPU)", "goal", "met"], out, markdown) + \
+        ("\n(drawsize: every run cold into its own store, one after another; speed-up = the same "
+         "source's full-size run ÷ this run)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1393,6 +1469,7 @@ def main(argv=None) -> int:
     measurements: list[Measurement] = []
     fixtures: dict[str, Fixture] = {}
     fleet: list[dict] = []
+    drawsize: list[dict] = []
     try:
         framex = None
         if set(FRAMEX_METHODS) & set(args.methods):
@@ -1427,7 +1504,7 @@ def main(argv=None) -> int:
         for rep in range(args.repeat):
             runner.rep = rep
             for name in args.scenarios:
-                if name == "fleet":
+                if name in ("fleet", "drawsize"):
                     continue
                 sc = scenarios[name]
                 units = plan_units(sc, args.methods, args.framex_cache)
@@ -1440,6 +1517,11 @@ def main(argv=None) -> int:
                 raise BenchError("the fleet scenario needs framex (a --methods list with framex) "
                                  "with --cache-dir and --frames")
             fleet = run_fleet(framex, scenarios["fleet"], args, work_root, args.fleet_seconds)
+        if "drawsize" in args.scenarios:
+            if framex is None or not framex.has_cache_flag:
+                raise BenchError("the drawsize scenario needs framex (a --methods list with framex) "
+                                 "with --cache-dir and --max-size")
+            drawsize = run_drawsize(framex, scenarios["drawsize"], args, work_root)
     except BenchError as e:
         write_results(args.results, meta, fixtures, measurements, None, failure=str(e))
         log(f"\nerror: {e}\n(partial raw results in {args.results}; "
@@ -1454,9 +1536,10 @@ def main(argv=None) -> int:
         meta["framex_rebuilt_during_run"] = True
         log(f"note: {framex.original} was rebuilt during the benchmark; every run used the copy "
             f"taken at the start (sha256 {framex.sha256[:12]})")
-    names = [s for s in args.scenarios if s != "fleet"]
+    names = [s for s in args.scenarios if s not in ("fleet", "drawsize")]
     rows, breakdowns = summarize(measurements, names, args.cores, args.fps, scenarios)
     meta["fleet"] = fleet
+    meta["drawsize"] = drawsize
     write_results(args.results, meta, fixtures, measurements, (rows, breakdowns))
     header = (f"framex benchmark{' (quick)' if args.quick else ''}: medians of {args.repeat} "
               f"interleaved run(s), {args.cores} cores, fps {args.fps}, "
@@ -1471,6 +1554,9 @@ def main(argv=None) -> int:
     if fleet:
         print(header if not names else "")
         print(fleet_table(fleet, args.markdown))
+    if drawsize:
+        print(header if not names and not fleet else "")
+        print(drawsize_table(drawsize, args.markdown))
     log(f"\nraw results: {args.results}")
     return 0
 

@@ -32,6 +32,18 @@ export interface ManifestClip {
   /** 0.1–5. */
   playbackRate?: number;
   hasAudio?: boolean;
+  /** Draw frames this many pixels wide (2–16384): height from the aspect, never upscaled (docs/contract.md §10). */
+  width?: number;
+  /** Draw frames this many pixels tall: width from the aspect, never upscaled. */
+  height?: number;
+  /** Draw frames within this box (`"640x360"` or `{ width, height }`), aspect kept, never upscaled. */
+  fit?: string | DrawBox;
+}
+
+/** A box frames are drawn within, in pixels. */
+export interface DrawBox {
+  width: number;
+  height: number;
 }
 
 /** A composition manifest (docs/contract.md §1). */
@@ -68,6 +80,12 @@ export interface ExtractOptions {
   quality?: number;
   /** Tone-map HDR sources to SDR. */
   tonemap?: boolean;
+  /**
+   * Draw every clip's frames within this box (`"1280x720"` or `{ width, height }`): scaled
+   * down once per frame, aspect kept, never upscaled; with a clip's own `width` / `height` /
+   * `fit` the smaller side wins (`--max-size`).
+   */
+  maxSize?: string | DrawBox;
   /** Worker threads; 0 or omitted = the number of cores. */
   jobs?: number;
   /** Seconds per source without progress, or `"off"`. Default 600. */
@@ -171,6 +189,9 @@ export interface ClipFrames {
   fps: number;
   format: "jpg" | "png";
   transform: "sdr2hdr-pq" | "sdr2hdr-hlg" | "hdr2sdr-hable-srgb" | null;
+  /** The frames' size in pixels: the drawn size, else the source's upright size. */
+  width: number;
+  height: number;
   start: number;
   end: number;
   mediaStart: number;

@@ -407,6 +407,11 @@ struct RunArgs {
     /// composition with any HDR source converts its SDR sources to BT.2020 instead
     #[arg(long)]
     tonemap: bool,
+    /// Draw every clip's frames within a WxH box (e.g. 1280x720): scaled down once per frame
+    /// (Lanczos), aspect kept, never upscaled; with a clip's own width/height/fit the smaller
+    /// side wins
+    #[arg(long, value_name = "WxH", value_parser = parse_draw_size)]
+    max_size: Option<framex::DrawSize>,
     /// Worker threads (default: number of cores; at most 4 per core)
     #[arg(long, short)]
     jobs: Option<usize>,
@@ -451,6 +456,16 @@ struct RunArgs {
     indices: Option<PathBuf>,
     #[command(flatten)]
     remote: RemoteArgs,
+}
+
+/// `--max-size WxH`.
+fn parse_draw_size(s: &str) -> Result<framex::DrawSize, String> {
+    framex::DrawSize::parse(s).ok_or_else(|| {
+        format!(
+            "expected WxH, two whole numbers of pixels from 2 to {} (e.g. 1280x720)",
+            framex::MAX_DRAW_SIDE
+        )
+    })
 }
 
 /// `A..B` as two parts.
@@ -616,6 +631,9 @@ fn run_extraction<B: Backend>(run: &RunArgs, cancel: &CancelToken) -> Result<Ext
         comp.set_quality(q).expect("clap keeps --quality within 1..=100");
     }
     comp.tonemap |= run.tonemap;
+    if let Some(b) = run.max_size {
+        comp.max_size = comp.max_size.within(b);
+    }
     if let Err(msg) = slice_options(run, &comp, &mut opts) {
         eprintln!("framex: {msg}");
         return Err(ExitCode::from(2));

@@ -10,6 +10,8 @@ mod common;
 mod broken;
 // Ctrl-C during `framex extract`: prompt exit, nothing partial published, store still usable.
 mod cancel;
+// Frames at the size they are drawn: width/height/fit, HTML sizes, --max-size, against ffmpeg.
+mod drawsize;
 // Per-clip failure kinds for bad sources, and unusable manifests (exit 2).
 mod errors;
 // Which source frame every output file shows: windows, held frames, VFR, alpha, rotation, loops.

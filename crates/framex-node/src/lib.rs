@@ -46,6 +46,8 @@ pub struct NativeOptions {
     pub format: Option<String>,
     pub quality: Option<u32>,
     pub tonemap: Option<bool>,
+    /// `"WxH"`: every clip's frames drawn within that box (`--max-size`).
+    pub max_size: Option<String>,
     pub jobs: Option<u32>,
     /// `0`: no limit.
     pub source_timeout: Option<f64>,
@@ -262,6 +264,15 @@ impl ExtractTask {
         }
         if let Some(t) = o.tonemap {
             comp.tonemap |= t;
+        }
+        if let Some(m) = &o.max_size {
+            let b = framex::DrawSize::parse(m).ok_or_else(|| {
+                invalid(format!(
+                    "maxSize: expected \"WxH\" or {{width, height}}, whole numbers of pixels from 2 to {}, got {m:?}",
+                    framex::MAX_DRAW_SIDE
+                ))
+            })?;
+            comp.max_size = comp.max_size.within(b);
         }
         if let Some(f) = &o.frames {
             let [a, b] = f[..] else {

@@ -63,7 +63,7 @@ pub use composition::html::{parse_html, read_html};
 pub use composition::lookup::{ClipTiming, FrameLookup, Shown};
 pub use composition::manifest::{parse_manifest, read_manifest};
 pub use composition::slice::{parse_indices, FrameRange, FrameRun};
-pub use composition::{read_composition, ClipSpec, Composition, FormatChoice, InputError};
+pub use composition::{read_composition, ClipSpec, Composition, DrawSize, FormatChoice, InputError, MAX_DRAW_SIDE};
 pub use control::{CancelToken, Progress};
 pub use encode::ImageFormat;
 pub use error::ErrorKind;

@@ -52,6 +52,10 @@ pub struct ClipFrames {
     /// Dynamic-range transform applied to this clip's frames (`sdr2hdr-pq`, `sdr2hdr-hlg`,
     /// `hdr2sdr-hable-srgb`), or `null`.
     pub transform: Option<&'static str>,
+    /// The frames' size in pixels: the size they are drawn at (contract §10), else the
+    /// source's upright size (`metadata.displayWidth × displayHeight`).
+    pub width: u32,
+    pub height: u32,
     /// Composition time of frame 1 and where the clip stops being active (seconds).
     pub start: f64,
     pub end: f64,

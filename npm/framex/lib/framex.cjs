@@ -31,6 +31,13 @@ function fpsText(fps) {
   return String(fps);
 }
 
+/** A drawn-size box as the library reads it: "WxH" text or `{width, height}`. */
+function sizeText(v) {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === "object") return `${v.width}x${v.height}`;
+  return String(v);
+}
+
 function nativeOptions(o) {
   const sourceTimeout = o.sourceTimeout === "off" || o.sourceTimeout === null ? 0 : o.sourceTimeout;
   return {
@@ -41,6 +48,7 @@ function nativeOptions(o) {
     format: o.format,
     quality: o.quality,
     tonemap: o.tonemap,
+    maxSize: sizeText(o.maxSize),
     jobs: o.jobs,
     sourceTimeout,
     downloadMax: toBytes("downloadMax", o.downloadMax),

@@ -43,6 +43,13 @@
 //!   the frame rate (default 30; the CLI's `--fps` overrides) and its `data-duration` (> 0) the
 //!   composition's end.
 //!
+//! # The size a video is drawn at (framex's own, contract §10)
+//! A video's `width` / `height` attributes (whole pixels: `640`, `640px`) and its inline
+//! `style` pixel sizes (`style="width: 640px; height: 360px"`, which win over the attributes as
+//! CSS does) become the clip's [`DrawSize`]: its frames are extracted at that size, aspect kept,
+//! never upscaled. Other units (`%`, `em`, `vw`, `auto`), stylesheets and sizes outside
+//! 2..=16384 are ignored (the frames keep the source's size).
+//!
 //! # Errors
 //! HTML is forgiving, and so is this reader: only input that cannot be a composition is an
 //! [`InputError`]: a file that is not UTF-8, has no elements, has an invalid root `data-fps`, or
@@ -64,7 +71,7 @@ use html5ever::tokenizer::{BufferQueue, TagKind, Token, TokenSink, TokenSinkResu
 
 use super::check_id;
 use super::manifest::{DEFAULT_FPS, DEFAULT_QUALITY};
-use super::{ClipSpec, Composition, FormatChoice, InputError};
+use super::{ClipSpec, Composition, DrawSize, FormatChoice, InputError};
 use crate::time::Rational;
 
 /// Reads an HTML composition file. Relative sources resolve against its folder.
@@ -138,6 +145,7 @@ pub fn parse_html(text: &str, name: &str, base_dir: &Path) -> Result<Composition
         clips,
         frames: None,
         base_dir: base_dir.to_path_buf(),
+        max_size: DrawSize::NONE,
     })
 }
 
@@ -192,10 +200,44 @@ fn parse_video_elements(doc: &Document, base_dir: &Path) -> Vec<ClipSpec> {
             looping: el.attr("loop").is_some(),
             playback_rate: playback_rate(el.attr("data-playback-rate")),
             has_audio: el.attr("data-has-audio") == Some("true"),
+            size: drawn_size(el),
         });
     }
     make_ids_folder_safe(&mut clips);
     clips
+}
+
+/// The size the element is drawn at: inline `style` pixel sizes, else the `width` / `height`
+/// attributes; other units are ignored.
+fn drawn_size(el: &Element) -> DrawSize {
+    let mut width = el.attr("width").and_then(|v| pixels(v, true));
+    let mut height = el.attr("height").and_then(|v| pixels(v, true));
+    for decl in el.attr("style").unwrap_or("").split(';') {
+        let Some((prop, value)) = decl.split_once(':') else {
+            continue;
+        };
+        let value = value.trim().trim_end_matches("!important").trim_end();
+        match prop.trim().to_ascii_lowercase().as_str() {
+            "width" => width = pixels(value, false).or(width),
+            "height" => height = pixels(value, false).or(height),
+            _ => {}
+        }
+    }
+    DrawSize::new(width, height)
+}
+
+/// A whole number of pixels, `640px` (or a bare `640` in an attribute), within the drawn-size
+/// range.
+fn pixels(raw: &str, bare_ok: bool) -> Option<u32> {
+    let v = raw.trim().to_ascii_lowercase();
+    let digits = match v.strip_suffix("px") {
+        Some(d) => d.trim_end(),
+        None if bare_ok => v.as_str(),
+        None => return None,
+    };
+    let px: f64 = digits.parse().ok().filter(|p: &f64| p.is_finite())?;
+    let px = px.round();
+    (2.0..=super::MAX_DRAW_SIDE as f64).contains(&px).then_some(px as u32)
 }
 
 /// `readMediaStart`: the first of `data-playback-start`, `data-media-start` that is a finite
@@ -953,6 +995,25 @@ mod tests {
         assert_eq!(c[0].media_start, r("1.5"));
         assert!(c[0].has_audio);
         assert!(!c[0].looping);
+    }
+
+    #[test]
+    fn drawn_sizes_from_attributes_and_inline_style() {
+        let c = clips(
+            r#"<video id="a" src="a.mp4" width="640" height="360"></video>
+               <video id="b" src="b.mp4" style="width: 320px; height: 50%"></video>
+               <video id="c" src="c.mp4" width="640" style="WIDTH:480PX !important; color: red"></video>
+               <video id="d" src="d.mp4" width="100%" style="height: 10em"></video>
+               <video id="e" src="e.mp4" height="200px" width="0"></video>"#,
+        );
+        assert_eq!(clip(&c, "a").size, DrawSize::new(Some(640), Some(360)));
+        assert_eq!(clip(&c, "b").size, DrawSize::new(Some(320), None));
+        assert_eq!(clip(&c, "c").size, DrawSize::new(Some(480), None));
+        assert_eq!(clip(&c, "d").size, DrawSize::NONE);
+        assert_eq!(clip(&c, "e").size, DrawSize::new(None, Some(200)));
+        // A style width without a unit is not CSS pixels: ignored.
+        let c = clips(r#"<video id="f" src="f.mp4" style="width: 300"></video>"#);
+        assert_eq!(clip(&c, "f").size, DrawSize::NONE);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! { "fps": 30, "format": "auto", "quality": 95, "tonemap": false, "timelineEnd": 20,
 //!   "frames": [0, 300],
 //!   "videos": [ { "id": "intro", "src": "media/intro.mp4", "start": 0, "end": 4,
-//!                 "mediaStart": 3, "loop": false, "playbackRate": 1, "hasAudio": false } ] }
+//!                 "mediaStart": 3, "loop": false, "playbackRate": 1, "hasAudio": false,
+//!                 "width": 640, "height": 360, "fit": "640x360" } ] }
 //! ```
 
 use std::collections::HashSet;
@@ -13,8 +14,8 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use super::slice::FrameRange;
-use super::{check_end, check_id, check_media_start, check_playback_rate};
-use super::{ClipSpec, Composition, FormatChoice, InputError};
+use super::{check_end, check_id, check_media_start, check_playback_rate, check_side};
+use super::{ClipSpec, Composition, DrawSize, FormatChoice, InputError};
 use crate::time::Rational;
 
 /// Frame-rate fallback when neither the manifest nor the caller gives one.
@@ -32,6 +33,9 @@ const CLIP_FIELDS: &[&str] = &[
     "loop",
     "playbackRate",
     "hasAudio",
+    "width",
+    "height",
+    "fit",
 ];
 
 /// Reads and validates a manifest file. Relative sources resolve against its folder.
@@ -132,6 +136,7 @@ pub(super) fn from_value(root: &Value, name: &str, base_dir: &Path) -> Result<Co
         clips,
         frames,
         base_dir: base_dir.to_path_buf(),
+        max_size: DrawSize::NONE,
     })
 }
 
@@ -210,6 +215,56 @@ fn parse_clip(v: &Value, i: usize, err: &impl Fn(&str, String) -> InputError) ->
     check_media_start(media_start).map_err(|m| err(&f("mediaStart"), m))?;
     let playback_rate = time("playbackRate")?.unwrap_or(Rational::ONE);
     check_playback_rate(playback_rate).map_err(|m| err(&f("playbackRate"), m))?;
+    let side = |name: &str, v: &Value| -> Result<u32, InputError> {
+        let px = v.as_u64().and_then(|n| u32::try_from(n).ok());
+        let px = px.ok_or_else(|| err(&f(name), format!("expected a whole number of pixels, got {v}")))?;
+        check_side(px).map_err(|m| err(&f(name), m))?;
+        Ok(px)
+    };
+    let mut size = DrawSize::NONE;
+    for name in ["width", "height"] {
+        let Some(v) = obj.get(name).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let px = Some(side(name, v)?);
+        size = size.within(if name == "width" {
+            DrawSize::new(px, None)
+        } else {
+            DrawSize::new(None, px)
+        });
+    }
+    match obj.get("fit") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => {
+            let fit = DrawSize::parse(s).ok_or_else(|| {
+                err(
+                    &f("fit"),
+                    format!(
+                        "expected \"WxH\" with whole numbers of pixels from 2 to {}, got {s:?}",
+                        super::MAX_DRAW_SIDE
+                    ),
+                )
+            })?;
+            size = size.within(fit);
+        }
+        Some(Value::Object(o)) => {
+            reject_unknown(o, &["width", "height"], &format!("videos[{i}].fit."), err)?;
+            let get = |name: &str| match o.get(name) {
+                Some(v) => side(&format!("fit.{name}"), v).map(Some),
+                None => Err(err(
+                    &f(&format!("fit.{name}")),
+                    "missing: a fit box has a width and a height".into(),
+                )),
+            };
+            size = size.within(DrawSize::new(get("width")?, get("height")?));
+        }
+        Some(v) => {
+            return Err(err(
+                &f("fit"),
+                format!("expected \"WxH\" or {{\"width\": W, \"height\": H}}, got {v}"),
+            ))
+        }
+    }
     Ok(ClipSpec {
         id,
         src,
@@ -219,6 +274,7 @@ fn parse_clip(v: &Value, i: usize, err: &impl Fn(&str, String) -> InputError) ->
         looping: flag("loop")?,
         playback_rate,
         has_audio: flag("hasAudio")?,
+        size,
     })
 }
 
@@ -298,6 +354,52 @@ mod tests {
         assert_eq!(e.location, "comp.json: videos[0].end");
         let e = parse(r#"{"fps":30}"#).unwrap_err();
         assert_eq!(e.location, "comp.json: videos");
+    }
+
+    #[test]
+    fn drawn_sizes_are_read_and_checked() {
+        let size = |clip: &str| parse(&format!(r#"{{"videos":[{clip}]}}"#)).map(|c| c.clips[0].size);
+        assert_eq!(size(r#"{"src":"a.mp4"}"#).unwrap(), DrawSize::NONE);
+        assert_eq!(
+            size(r#"{"src":"a.mp4","width":640}"#).unwrap(),
+            DrawSize::new(Some(640), None)
+        );
+        assert_eq!(
+            size(r#"{"src":"a.mp4","height":360}"#).unwrap(),
+            DrawSize::new(None, Some(360))
+        );
+        assert_eq!(
+            size(r#"{"src":"a.mp4","fit":"1280x720"}"#).unwrap(),
+            DrawSize::new(Some(1280), Some(720))
+        );
+        // Several bounds: the smaller side wins.
+        assert_eq!(
+            size(r#"{"src":"a.mp4","width":640,"fit":{"width":1280,"height":300}}"#).unwrap(),
+            DrawSize::new(Some(640), Some(300))
+        );
+        for (clip, field) in [
+            (r#"{"src":"a.mp4","width":0}"#, "videos[0].width"),
+            (r#"{"src":"a.mp4","width":640.5}"#, "videos[0].width"),
+            (r#"{"src":"a.mp4","height":"360"}"#, "videos[0].height"),
+            (r#"{"src":"a.mp4","height":99999}"#, "videos[0].height"),
+            (r#"{"src":"a.mp4","fit":"640"}"#, "videos[0].fit"),
+            (r#"{"src":"a.mp4","fit":true}"#, "videos[0].fit"),
+            (r#"{"src":"a.mp4","fit":{"width":640}}"#, "videos[0].fit.height"),
+            (
+                r#"{"src":"a.mp4","fit":{"width":640,"height":1}}"#,
+                "videos[0].fit.height",
+            ),
+            (
+                r#"{"src":"a.mp4","fit":{"width":640,"height":2,"depth":3}}"#,
+                "videos[0].fit.depth",
+            ),
+        ] {
+            assert_eq!(
+                size(clip).unwrap_err().location,
+                format!("comp.json: {field}"),
+                "{clip}"
+            );
+        }
     }
 
     #[test]

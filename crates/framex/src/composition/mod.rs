@@ -61,6 +61,9 @@ pub struct Composition {
     frames: Option<slice::FrameRange>,
     /// Folder that relative `src` paths are resolved against (the manifest's folder).
     pub base_dir: PathBuf,
+    /// A box every clip's frames are drawn within (`--max-size WxH`, the Node `maxSize`),
+    /// combined with each clip's own [`ClipSpec::size`] (the smaller side wins).
+    pub max_size: DrawSize,
 }
 
 impl Composition {
@@ -76,6 +79,7 @@ impl Composition {
             clips: Vec::new(),
             frames: None,
             base_dir: base_dir.into(),
+            max_size: DrawSize::NONE,
         };
         c.set_fps(fps)?;
         Ok(c)
@@ -209,6 +213,11 @@ impl Composition {
         check_end(clip.start, clip.end).map_err(|m| err("end", m))?;
         check_media_start(clip.media_start).map_err(|m| err("mediaStart", m))?;
         check_playback_rate(clip.playback_rate).map_err(|m| err("playbackRate", m))?;
+        for (field, side) in [("width", clip.size.width), ("height", clip.size.height)] {
+            if let Some(v) = side {
+                check_side(v).map_err(|m| err(field, m))?;
+            }
+        }
         self.clips.push(clip);
         Ok(())
     }
@@ -294,6 +303,9 @@ pub struct ClipSpec {
     pub looping: bool,
     pub playback_rate: Rational,
     pub has_audio: bool,
+    /// The size its frames are drawn at (manifest `width` / `height` / `fit`, HTML `width` /
+    /// `height` attributes and inline `style` pixels); [`DrawSize::NONE`]: the source's size.
+    pub size: DrawSize,
 }
 
 impl ClipSpec {
@@ -308,7 +320,109 @@ impl ClipSpec {
             looping: false,
             playback_rate: Rational::ONE,
             has_audio: false,
+            size: DrawSize::NONE,
         }
+    }
+}
+
+/// Largest side a drawn size may ask for, in pixels.
+pub const MAX_DRAW_SIDE: u32 = 16384;
+
+/// A box a clip's frames are drawn within, each side optional (absent: unbounded). Frames are
+/// scaled down, once, to the largest size inside the box that keeps the upright (rotated)
+/// picture's aspect — never up (contract §10):
+///
+/// - width only (`{"width": 640}`): 640 wide, height from the aspect;
+/// - height only: likewise;
+/// - both, or a `fit` box: the largest size inside `width × height`;
+/// - both sides are even: the side that binds is rounded down to even, the other to the
+///   nearest even number, as ffmpeg's `scale=W:-2` does (JPEG's 4:2:0 needs even sides);
+/// - a box the picture already fits in leaves it at its own size (the unsized frames).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DrawSize {
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+impl DrawSize {
+    /// No box: frames at the source's size.
+    pub const NONE: DrawSize = DrawSize {
+        width: None,
+        height: None,
+    };
+
+    /// A box of `width × height` pixels.
+    pub fn new(width: Option<u32>, height: Option<u32>) -> DrawSize {
+        DrawSize { width, height }
+    }
+
+    /// Whether no side is bounded.
+    pub fn is_none(self) -> bool {
+        self.width.is_none() && self.height.is_none()
+    }
+
+    /// The box inside both `self` and `other`: per side, the smaller bound wins.
+    pub fn within(self, other: DrawSize) -> DrawSize {
+        let min = |a: Option<u32>, b: Option<u32>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        DrawSize {
+            width: min(self.width, other.width),
+            height: min(self.height, other.height),
+        }
+    }
+
+    /// `"WxH"` (`"1280x720"`; `X` or `×` also separate), each side a whole number of pixels
+    /// from 2 to [`MAX_DRAW_SIDE`].
+    pub fn parse(text: &str) -> Option<DrawSize> {
+        let t = text.trim().to_ascii_lowercase().replace('×', "x");
+        let (w, h) = t.split_once('x')?;
+        let side = |s: &str| s.trim().parse::<u32>().ok().filter(|v| check_side(*v).is_ok());
+        Some(DrawSize::new(Some(side(w)?), Some(side(h)?)))
+    }
+
+    /// The size frames of an upright `width × height` picture are drawn at in this box, or
+    /// `None` when they stay at the picture's own size (no box, or one it fits in).
+    pub fn fit(self, width: u32, height: u32) -> Option<(u32, u32)> {
+        if width == 0 || height == 0 {
+            return None;
+        }
+        let (w, h) = (width as u64, height as u64);
+        let bw = self.width.map_or(u64::MAX, |b| b.max(2) as u64);
+        let bh = self.height.map_or(u64::MAX, |b| b.max(2) as u64);
+        if bw >= w && bh >= h {
+            return None;
+        }
+        let floor_even = |v: u64| (v / 2 * 2).max(2);
+        // Nearest even of n/d: 2·round(n / 2d).
+        let round_even = |n: u64, d: u64| ((n + d) / (2 * d) * 2).max(2);
+        let (ow, oh) = if bw.saturating_mul(h) <= bh.saturating_mul(w) {
+            let ow = floor_even(bw);
+            (ow, round_even(h * ow, w).min(floor_even(bh.min(h))))
+        } else {
+            let oh = floor_even(bh);
+            (round_even(w * oh, h).min(floor_even(bw.min(w))), oh)
+        };
+        (ow < w || oh < h).then_some((ow as u32, oh as u32))
+    }
+}
+
+impl std::fmt::Display for DrawSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let side = |s: Option<u32>| s.map_or("any".to_string(), |v| v.to_string());
+        write!(f, "{}x{}", side(self.width), side(self.height))
+    }
+}
+
+/// A drawn side: a whole number of pixels from 2 to [`MAX_DRAW_SIDE`].
+pub(crate) fn check_side(v: u32) -> Result<(), String> {
+    if (2..=MAX_DRAW_SIDE).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected a whole number of pixels from 2 to {MAX_DRAW_SIDE}, got {v}"
+        ))
     }
 }
 
@@ -387,6 +501,39 @@ mod tests {
             with(&|c| c.playback_rate = Rational::new(1_000_001, 1_000_003)),
             Err("clips[0].playbackRate".into())
         );
+    }
+
+    #[test]
+    fn a_drawn_size_keeps_the_aspect_and_never_upscales() {
+        let b = |w, h| DrawSize::new(w, h);
+        // Width only: height from the aspect, rounded to even as scale=W:-2.
+        assert_eq!(b(Some(640), None).fit(1920, 1080), Some((640, 360)));
+        assert_eq!(b(Some(500), None).fit(1920, 1080), Some((500, 282))); // 281.25 → 282
+        assert_eq!(b(None, Some(270)).fit(1920, 1080), Some((480, 270)));
+        // A box: the side that binds.
+        assert_eq!(b(Some(960), Some(960)).fit(1920, 1080), Some((960, 540)));
+        assert_eq!(b(Some(960), Some(300)).fit(1920, 1080), Some((534, 300)));
+        assert_eq!(b(Some(640), Some(640)).fit(1080, 1920), Some((360, 640)));
+        // Odd sides round down to even.
+        assert_eq!(b(Some(641), None).fit(1920, 1080), Some((640, 360)));
+        // Never up, and a box the picture fits in changes nothing.
+        assert_eq!(b(Some(4000), Some(4000)).fit(1920, 1080), None);
+        assert_eq!(b(Some(1920), None).fit(1920, 1080), None);
+        assert_eq!(DrawSize::NONE.fit(1920, 1080), None);
+        assert_eq!(b(Some(1920), Some(100)).fit(64, 48), None);
+        // Combining boxes: the smaller side wins.
+        assert_eq!(
+            b(Some(640), None).within(b(Some(1280), Some(300))),
+            b(Some(640), Some(300))
+        );
+        assert_eq!(DrawSize::parse("1280x720"), Some(b(Some(1280), Some(720))));
+        assert_eq!(DrawSize::parse(" 640 X 360 "), Some(b(Some(640), Some(360))));
+        for bad in ["640", "0x10", "x", "640x", "-5x5", "1x1", "20000x5"] {
+            assert_eq!(DrawSize::parse(bad), None, "{bad}");
+        }
+        let mut clip = ClipSpec::new("a", "a.mp4");
+        clip.size = b(Some(0), None);
+        assert_eq!(comp().push_clip(clip).unwrap_err().location, "clips[0].width");
     }
 
     #[test]

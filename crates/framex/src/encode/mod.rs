@@ -24,7 +24,8 @@ impl ImageFormat {
     }
 }
 
-/// How one source frame is rendered to a file: format, quality, and whether alpha is kept.
+/// How one source frame is rendered to a file: format, quality, whether alpha is kept, the
+/// colour transform and the size it is drawn at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Variant {
     pub format: ImageFormat,
@@ -34,6 +35,9 @@ pub struct Variant {
     pub alpha: bool,
     /// Dynamic-range transform applied before encoding.
     pub transform: Transform,
+    /// The upright (rotated) size frames are scaled to, `(width, height)`, always smaller than
+    /// the source's; `None`: the source's own size.
+    pub size: Option<(u32, u32)>,
 }
 
 impl Variant {

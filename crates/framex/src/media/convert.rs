@@ -7,6 +7,12 @@
 //! planes directly and no RGB round trip is paid. Everything else (alpha, 10-bit, 4:2:2/4:4:4,
 //! other matrices) goes through swscale to packed RGB/RGBA with the source's matrix and range
 //! set explicitly.
+//!
+//! A drawn size ([`Converter::convert_sized`]) scales once, from the decoded planes, with
+//! swscale's Lanczos filter: on the fast path the 4:2:0 planes are scaled as they are (source
+//! matrix and range kept) and the smaller planes then converted; on the packed path the one
+//! swscale call that converts also scales. Rotation comes last, so the size asked for is the
+//! upright picture's and the planes are scaled to its axes swapped for 90°/270°.
 
 use ff::ffi;
 use ffmpeg_next as ff;
@@ -172,8 +178,14 @@ fn clamp_q16(v: i64) -> u8 {
 /// so the hot path allocates nothing.
 pub struct Converter {
     sws: *mut ffi::SwsContext,
-    sws_key: Option<(i32, i32, i32, i32, ffi::AVColorSpace, bool)>,
+    /// (source w, h, format, destination format, matrix, full range, destination w, h).
+    sws_key: Option<(i32, i32, i32, i32, ffi::AVColorSpace, bool, i32, i32)>,
     yuv: Option<(ffi::AVColorSpace, bool, Box<YuvTransform>)>,
+    /// The fast path's 4:2:0 plane scaler and its (source w, h, destination w, h).
+    scaler: *mut ffi::SwsContext,
+    scaler_key: Option<(i32, i32, i32, i32)>,
+    /// Scaled 4:2:0 planes (rows of `scaled_stride` bytes) the fast path converts from.
+    scaled: [Vec<u8>; 3],
     /// Converted pixels: three planes for 4:2:0, or one packed plane in `planes[0]`.
     planes: [Vec<u8>; 3],
     /// Rotation output, swapped with `planes` after rotating.
@@ -192,6 +204,9 @@ impl Default for Converter {
             sws: std::ptr::null_mut(),
             sws_key: None,
             yuv: None,
+            scaler: std::ptr::null_mut(),
+            scaler_key: None,
+            scaled: Default::default(),
             planes: Default::default(),
             spare: Default::default(),
             layout: Layout::Rgb,
@@ -207,8 +222,15 @@ impl Drop for Converter {
             // SAFETY: freeing the context we allocated; never used afterwards.
             unsafe { ffi::sws_freeContext(self.sws) };
         }
+        if !self.scaler.is_null() {
+            // SAFETY: as above, for the plane scaler.
+            unsafe { ffi::sws_freeContext(self.scaler) };
+        }
     }
 }
+
+/// Rows of scaled planes are padded to this many bytes (swscale's SIMD prefers aligned rows).
+const ROW_ALIGN: usize = 64;
 
 /// Bytes of allocated capacity kept past a packed RGB(A) destination for swscale, whose SIMD
 /// output stores may run up to a block (at most 32 pixels × 4 bytes here) past the last row.
@@ -226,11 +248,27 @@ impl Converter {
     /// with [`Converter::pixels`]. A picture that cannot be converted fails its clips as
     /// `decode_failed` (the source delivered something unusable).
     pub fn convert(&mut self, frame: &ff::frame::Video, target: Target, rotation: u32) -> Result<(), Failure> {
+        self.convert_sized(frame, target, rotation, None)
+    }
+
+    /// [`Converter::convert`], scaled to `size` (the upright picture's `(width, height)`, after
+    /// rotation) with a Lanczos filter; `None` keeps the picture's size.
+    pub fn convert_sized(
+        &mut self,
+        frame: &ff::frame::Video,
+        target: Target,
+        rotation: u32,
+        size: Option<(u32, u32)>,
+    ) -> Result<(), Failure> {
+        // The planes are scaled before they are rotated: to the box's axes swapped for 90/270.
+        let size = size
+            .map(|(w, h)| if rotation % 180 == 90 { (h, w) } else { (w, h) })
+            .filter(|&s| s != (frame.width(), frame.height()));
         let converted = match target {
             // The fast path converts in place when it applies, else the general one does.
-            Target::Jpeg if self.yuv420_fast(frame) => Ok(()),
-            Target::Jpeg | Target::Rgb => self.packed(frame, false),
-            Target::Rgba => self.packed(frame, true),
+            Target::Jpeg if self.yuv420_fast(frame, size) => Ok(()),
+            Target::Jpeg | Target::Rgb => self.packed(frame, false, size),
+            Target::Rgba => self.packed(frame, true, size),
         };
         converted.map_err(|m| Failure::new(ErrorKind::DecodeFailed, m))?;
         self.rotate(rotation);
@@ -261,15 +299,17 @@ impl Converter {
         }
     }
 
-    fn yuv420_fast(&mut self, frame: &ff::frame::Video) -> bool {
+    fn yuv420_fast(&mut self, frame: &ff::frame::Video, size: Option<(u32, u32)>) -> bool {
         use ff::format::Pixel;
         if !matches!(frame.format(), Pixel::YUV420P | Pixel::YUVJ420P) {
             return false;
         }
+        let (w, h) = size.unwrap_or((frame.width(), frame.height()));
+        let (w, h) = (w as usize, h as usize);
         // libjpeg-turbo reads 4:2:0 planes in whole 2×2 blocks, so its luma plane must cover an
         // even width and height; odd-sized pictures take the RGB path (found by fuzzing: a
         // 64×191 picture made the encoder panic on a too-short Y plane).
-        if frame.width() % 2 == 1 || frame.height() % 2 == 1 {
+        if w % 2 == 1 || h % 2 == 1 {
             return false;
         }
         let space = color_space(frame);
@@ -277,59 +317,98 @@ impl Converter {
         let Some((kr, kb)) = matrix_coeffs(space) else {
             return false;
         };
+        if size.is_some() && !self.scale_planes(frame, w, h) {
+            return false;
+        }
         if self.yuv.as_ref().is_none_or(|(s, f, _)| *s != space || *f != full) {
             self.yuv = Some((space, full, Box::new(YuvTransform::new(kr, kb, full))));
         }
         let t = &self.yuv.as_ref().expect("set above").2;
-        let (w, h) = (frame.width() as usize, frame.height() as usize);
-        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-        let (ys, us, vs) = (frame.stride(0), frame.stride(1), frame.stride(2));
-        let (yp, up, vp) = (frame.data(0), frame.data(1), frame.data(2));
-        let [y, u, v] = &mut self.planes;
-        fit(y, w * h);
-        fit(u, cw * ch);
-        fit(v, cw * ch);
-        if t.cross {
-            for r in 0..ch {
-                let su = &up[r * us..r * us + cw];
-                let sv = &vp[r * vs..r * vs + cw];
-                let du = &mut u[r * cw..(r + 1) * cw];
-                let dv = &mut v[r * cw..(r + 1) * cw];
-                for i in 0..cw {
-                    let cb = t.c_lut[su[i] as usize] as i64;
-                    let cr = t.c_lut[sv[i] as usize] as i64;
-                    du[i] = clamp_q16(((t.cb_cb as i64 * cb + t.cb_cr as i64 * cr) >> 16) + (128 << 16));
-                    dv[i] = clamp_q16(((t.cr_cb as i64 * cb + t.cr_cr as i64 * cr) >> 16) + (128 << 16));
-                }
+        let src = match size {
+            None => [
+                (frame.data(0), frame.stride(0)),
+                (frame.data(1), frame.stride(1)),
+                (frame.data(2), frame.stride(2)),
+            ],
+            Some(_) => {
+                let (ys, cs) = (w.next_multiple_of(ROW_ALIGN), (w / 2).next_multiple_of(ROW_ALIGN));
+                [
+                    (&self.scaled[0][..], ys),
+                    (&self.scaled[1][..], cs),
+                    (&self.scaled[2][..], cs),
+                ]
             }
-            for r in 0..h {
-                let sy = &yp[r * ys..r * ys + w];
-                let cr_row = r / 2;
-                let su = &up[cr_row * us..cr_row * us + cw];
-                let sv = &vp[cr_row * vs..cr_row * vs + cw];
-                let dy = &mut y[r * w..(r + 1) * w];
-                for x in 0..w {
-                    let cb = t.c_lut[su[x / 2] as usize] as i64;
-                    let cr = t.c_lut[sv[x / 2] as usize] as i64;
-                    let off = (t.y_cb as i64 * cb + t.y_cr as i64 * cr) >> 16;
-                    dy[x] = clamp_q16(t.y_lut[sy[x] as usize] as i64 + off);
-                }
-            }
-        } else {
-            // BT.601 family: each plane is an independent affine map, written as fixed-point
-            // arithmetic so the compiler vectorises it (a table lookup cannot be).
-            affine_plane(y, yp, ys, w, t.y_zero, t.y_scale, 0);
-            affine_plane(u, up, us, cw, 128, t.cb_scale, 128);
-            affine_plane(v, vp, vs, cw, 128, t.cr_scale, 128);
-        }
+        };
+        to_jfif(t, src, &mut self.planes, w, h);
         self.layout = Layout::Yuv420;
         self.width = w;
         self.height = h;
         true
     }
 
-    fn packed(&mut self, frame: &ff::frame::Video, alpha: bool) -> Result<(), String> {
+    /// Scales a 4:2:0 frame's planes to `w × h` (even) into `self.scaled`, as they are: the
+    /// source's matrix and range are kept for [`to_jfif`]. `false` if swscale refuses.
+    fn scale_planes(&mut self, frame: &ff::frame::Video, w: usize, h: usize) -> bool {
+        let (sw, sh) = (frame.width() as i32, frame.height() as i32);
+        let key = (sw, sh, w as i32, h as i32);
+        if self.scaler_key != Some(key) {
+            // SAFETY: creating/replacing our own swscale context with the frame's size and a
+            // destination size the planner bounded (2..=16384, even). Both sides are declared
+            // yuv420p, so swscale scales the planes without touching their range or matrix.
+            unsafe {
+                if !self.scaler.is_null() {
+                    ffi::sws_freeContext(self.scaler);
+                }
+                self.scaler = ffi::sws_getContext(
+                    sw,
+                    sh,
+                    ffi::AVPixelFormat::AV_PIX_FMT_YUV420P,
+                    w as i32,
+                    h as i32,
+                    ffi::AVPixelFormat::AV_PIX_FMT_YUV420P,
+                    ffi::SWS_LANCZOS,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    std::ptr::null(),
+                );
+            }
+            if self.scaler.is_null() {
+                self.scaler_key = None;
+                return false;
+            }
+            self.scaler_key = Some(key);
+        }
+        let (ys, cs) = (w.next_multiple_of(ROW_ALIGN), (w / 2).next_multiple_of(ROW_ALIGN));
+        let [y, u, v] = &mut self.scaled;
+        fit(y, ys * h);
+        fit(u, cs * (h / 2));
+        fit(v, cs * (h / 2));
+        for p in [&mut *y, &mut *u, &mut *v] {
+            p.reserve_exact(SWS_DST_SLACK);
+        }
+        let mut dst = [y.as_mut_ptr(), u.as_mut_ptr(), v.as_mut_ptr(), std::ptr::null_mut()];
+        let dst_stride = [ys as i32, cs as i32, cs as i32, 0];
+        // SAFETY: `frame` is a valid decoded yuv420p/yuvj420p frame of the context's input
+        // size; each destination plane holds its rows of `dst_stride` bytes (strides aligned,
+        // covering the row) plus SWS_DST_SLACK bytes of spare capacity.
+        let r = unsafe {
+            let f = &*frame.as_ptr();
+            ffi::sws_scale(
+                self.scaler,
+                f.data.as_ptr() as *const *const u8,
+                f.linesize.as_ptr(),
+                0,
+                sh,
+                dst.as_mut_ptr(),
+                dst_stride.as_ptr(),
+            )
+        };
+        r == h as i32
+    }
+
+    fn packed(&mut self, frame: &ff::frame::Video, alpha: bool, size: Option<(u32, u32)>) -> Result<(), String> {
         let (w, h) = (frame.width() as i32, frame.height() as i32);
+        let (dw, dh) = size.map_or((w, h), |(dw, dh)| (dw as i32, dh as i32));
         // SAFETY: reading a plain field of a decoded frame.
         let src_fmt = unsafe { (*frame.as_ptr()).format };
         let space = color_space(frame);
@@ -339,7 +418,7 @@ impl Converter {
         } else {
             ffi::AVPixelFormat::AV_PIX_FMT_RGB24
         };
-        let key = (w, h, src_fmt, dst_fmt as i32, space, full);
+        let key = (w, h, src_fmt, dst_fmt as i32, space, full, dw, dh);
         if self.sws_key != Some(key) {
             // SAFETY: creating/replacing our own swscale context with validated sizes and the
             // frame's own pixel format; the colourspace tables are FFmpeg's static tables.
@@ -351,10 +430,16 @@ impl Converter {
                     w,
                     h,
                     std::mem::transmute::<i32, ffi::AVPixelFormat>(src_fmt),
-                    w,
-                    h,
+                    dw,
+                    dh,
                     dst_fmt,
-                    ffi::SWS_BICUBIC,
+                    // Lanczos when scaling (a drawn size); at the source's size, bicubic only
+                    // places the chroma samples.
+                    if size.is_some() {
+                        ffi::SWS_LANCZOS
+                    } else {
+                        ffi::SWS_BICUBIC
+                    },
                     std::ptr::null_mut(),
                     std::ptr::null_mut(),
                     std::ptr::null(),
@@ -376,7 +461,7 @@ impl Converter {
             self.sws_key = Some(key);
         }
         let bpp = if alpha { 4 } else { 3 };
-        let (wu, hu) = (w as usize, h as usize);
+        let (wu, hu) = (dw as usize, dh as usize);
         let data = &mut self.planes[0];
         fit(data, wu * hu * bpp);
         // swscale's SIMD writers store whole blocks of pixels, so with tightly packed rows the
@@ -406,7 +491,7 @@ impl Converter {
                 dst_stride.as_ptr(),
             )
         };
-        if r != h {
+        if r != dh {
             return Err("pixel conversion failed".into());
         }
         self.layout = if alpha { Layout::Rgba } else { Layout::Rgb };
@@ -437,6 +522,50 @@ impl Converter {
         if rotation % 180 == 90 {
             std::mem::swap(&mut self.width, &mut self.height);
         }
+    }
+}
+
+/// 8-bit 4:2:0 planes `(data, stride)` of a `w × h` picture (even sides) in the source's
+/// matrix and range → full-range BT.601 (JFIF) planes, tightly packed, in `planes`.
+fn to_jfif(t: &YuvTransform, src: [(&[u8], usize); 3], planes: &mut [Vec<u8>; 3], w: usize, h: usize) {
+    let [(yp, ys), (up, us), (vp, vs)] = src;
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let [y, u, v] = planes;
+    fit(y, w * h);
+    fit(u, cw * ch);
+    fit(v, cw * ch);
+    if t.cross {
+        for r in 0..ch {
+            let su = &up[r * us..r * us + cw];
+            let sv = &vp[r * vs..r * vs + cw];
+            let du = &mut u[r * cw..(r + 1) * cw];
+            let dv = &mut v[r * cw..(r + 1) * cw];
+            for i in 0..cw {
+                let cb = t.c_lut[su[i] as usize] as i64;
+                let cr = t.c_lut[sv[i] as usize] as i64;
+                du[i] = clamp_q16(((t.cb_cb as i64 * cb + t.cb_cr as i64 * cr) >> 16) + (128 << 16));
+                dv[i] = clamp_q16(((t.cr_cb as i64 * cb + t.cr_cr as i64 * cr) >> 16) + (128 << 16));
+            }
+        }
+        for r in 0..h {
+            let sy = &yp[r * ys..r * ys + w];
+            let cr_row = r / 2;
+            let su = &up[cr_row * us..cr_row * us + cw];
+            let sv = &vp[cr_row * vs..cr_row * vs + cw];
+            let dy = &mut y[r * w..(r + 1) * w];
+            for x in 0..w {
+                let cb = t.c_lut[su[x / 2] as usize] as i64;
+                let cr = t.c_lut[sv[x / 2] as usize] as i64;
+                let off = (t.y_cb as i64 * cb + t.y_cr as i64 * cr) >> 16;
+                dy[x] = clamp_q16(t.y_lut[sy[x] as usize] as i64 + off);
+            }
+        }
+    } else {
+        // BT.601 family: each plane is an independent affine map, written as fixed-point
+        // arithmetic so the compiler vectorises it (a table lookup cannot be).
+        affine_plane(y, yp, ys, w, t.y_zero, t.y_scale, 0);
+        affine_plane(u, up, us, cw, 128, t.cb_scale, 128);
+        affine_plane(v, vp, vs, cw, 128, t.cr_scale, 128);
     }
 }
 

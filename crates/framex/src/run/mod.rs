@@ -801,7 +801,7 @@ impl<'a> Run<'a> {
         };
         let window = clip_window(self.comp, clip, meta.end()).ok()?;
         let info = meta.info();
-        let variant = choose_variant(self.comp, &info, hdr);
+        let variant = choose_variant(self.comp, clip, &info, hdr);
         let ranges = self.request().ranges(&clip.id, &window);
         let whole_key = clip_key(&window, &VariantKey::new(&variant, info.rotation));
         let mut candidates = vec![whole_key.clone()];
@@ -1108,6 +1108,7 @@ impl<'a> Run<'a> {
             }
             let mut timing = ClipTiming::from_window(clip.id.clone(), &w);
             timing.ranges = Some(ranges.clone());
+            let (width, height) = variant.size.unwrap_or((info.display_width, info.display_height));
             clips.push(ClipFrames {
                 id: clip.id.clone(),
                 src: clip.src.clone(),
@@ -1117,6 +1118,8 @@ impl<'a> Run<'a> {
                 fps: self.comp.fps().to_f64(),
                 format: variant.format,
                 transform: Some(variant.transform.name()).filter(|n| !n.is_empty()),
+                width,
+                height,
                 start: w.timeline_start.to_f64(),
                 end: w.timeline_end.to_f64(),
                 media_start: w.media_time(0).to_f64(),

@@ -413,7 +413,7 @@ fn worker(rx: crossbeam_channel::Receiver<Job>, shared: &Shared<'_>) {
             continue; // drain so decoders never block
         }
         let _span = shared.tracer.span("encode", || format!("frame {}", job.frame_no));
-        let mut converted: Option<(Transform, Target)> = None;
+        let mut converted: Option<(Transform, Target, Option<(u32, u32)>)> = None;
         for out in &job.outputs {
             let live: Vec<Slot> = out
                 .slots
@@ -429,7 +429,7 @@ fn worker(rx: crossbeam_channel::Receiver<Job>, shared: &Shared<'_>) {
                     shared.clips[s.clip].fail(kind, msg);
                 }
             };
-            let wanted = (out.variant.transform, out.variant.target());
+            let wanted = (out.variant.transform, out.variant.target(), out.variant.size);
             let t0 = thread_cpu_ns();
             if converted != Some(wanted) {
                 converted = None;
@@ -440,7 +440,7 @@ fn worker(rx: crossbeam_channel::Receiver<Job>, shared: &Shared<'_>) {
                         continue;
                     }
                 };
-                if let Err(e) = converter.convert(picture, wanted.1, job.rotation) {
+                if let Err(e) = converter.convert_sized(picture, wanted.1, job.rotation, wanted.2) {
                     fail_all(e.kind, &e.message);
                     continue;
                 }

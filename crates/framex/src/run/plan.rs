@@ -119,8 +119,11 @@ impl Render {
     }
 }
 
-/// How frames of a source with `info` are rendered in `comp`, whose HDR target is `hdr`.
-pub(crate) fn choose_variant(comp: &Composition, info: &MediaInfo, hdr: Option<Hdr>) -> Variant {
+/// How frames of `clip`, whose source has `info`, are rendered in `comp`, whose HDR target is
+/// `hdr`. The drawn size is the clip's box within the composition's `max_size`, fitted to the
+/// upright picture (contract §10): `None` when that is the source's own size, so such a clip
+/// shares its frames with unsized clips.
+pub(crate) fn choose_variant(comp: &Composition, clip: &ClipSpec, info: &MediaInfo, hdr: Option<Hdr>) -> Variant {
     let format = match comp.format {
         FormatChoice::Auto if info.alpha => ImageFormat::Png,
         FormatChoice::Auto | FormatChoice::Jpg => ImageFormat::Jpg,
@@ -131,6 +134,10 @@ pub(crate) fn choose_variant(comp: &Composition, info: &MediaInfo, hdr: Option<H
         quality: comp.quality(),
         alpha: format == ImageFormat::Png && info.alpha,
         transform: transform_for(&info.color, hdr, comp.tonemap),
+        size: clip
+            .size
+            .within(comp.max_size)
+            .fit(info.display_width, info.display_height),
     }
 }
 
@@ -229,7 +236,7 @@ pub(crate) fn plan_clip_frames(
             (k, f)
         })
         .collect();
-    let variant = choose_variant(comp, info, hdr);
+    let variant = choose_variant(comp, clip, info, hdr);
     Ok((
         PlannedClip {
             window,

@@ -40,7 +40,8 @@ impl fmt::Display for SourceKey {
 
 /// How a source's frames are rendered (format, quality, alpha, transform) plus the rotation
 /// applied: frames of one source under one variant key are interchangeable, under two they
-/// are not. Spelled `jpg-q95-r0`, `png-a-r90`, `jpg-q95-r0-sdr2hdr-pq` (store format v1).
+/// are not. Spelled `jpg-q95-r0`, `png-a-r90`, `jpg-q95-r0-sdr2hdr-pq` (store format v1); a
+/// drawn size adds `-s<w>x<h>` (`jpg-q95-r0-s640x360`), so unsized keys are unchanged.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct VariantKey(String);
 
@@ -53,14 +54,19 @@ impl VariantKey {
             quality,
             alpha,
             transform,
+            size,
         } = *variant;
         let base = match format {
             ImageFormat::Jpg => format!("jpg-q{quality}-r{rotation}"),
             ImageFormat::Png => format!("png{}-r{rotation}", if alpha { "-a" } else { "" }),
         };
-        VariantKey(match transform {
+        let base = match transform {
             Transform::None => base,
             t => format!("{base}-{}", t.name()),
+        };
+        VariantKey(match size {
+            None => base,
+            Some((w, h)) => format!("{base}-s{w}x{h}"),
         })
     }
 
@@ -121,6 +127,7 @@ mod tests {
             quality,
             alpha,
             transform,
+            size: None,
         };
         let key = |v: Variant, r| VariantKey::new(&v, r).as_str().to_string();
         assert_eq!(key(v(ImageFormat::Jpg, 95, false, Transform::None), 0), "jpg-q95-r0");
@@ -138,6 +145,12 @@ mod tests {
             ),
             "jpg-q90-r0-sdr2hdr-pq"
         );
+        let sized = Variant {
+            size: Some((640, 360)),
+            ..v(ImageFormat::Jpg, 95, false, Transform::None)
+        };
+        assert_eq!(key(sized, 90), "jpg-q95-r90-s640x360");
+        assert!(VariantKey::parse(&key(sized, 90)).is_some());
     }
 
     #[test]

@@ -69,6 +69,7 @@ fn variant(format: ImageFormat, alpha: bool) -> Variant {
         quality: 90,
         alpha,
         transform: Default::default(),
+        size: None,
     }
 }
 
@@ -101,6 +102,23 @@ pub fn pictures(frames: &[ff::frame::Video], rotation: u32) -> usize {
                 let px = converter.pixels();
                 let (w, h) = px.dimensions();
                 assert!(w > 0 && h > 0, "converted pictures have a size");
+                let _ = encoder.encode(&px, variant);
+            }
+            // A drawn size, as the planner gives one: even sides, smaller than the picture.
+            let upright = if rotation % 180 == 90 {
+                (frame.height(), frame.width())
+            } else {
+                (frame.width(), frame.height())
+            };
+            let size = ((upright.0 / 2).max(2) & !1, (upright.1 / 2).max(2) & !1);
+            if converter.convert_sized(frame, target, rotation, Some(size)).is_ok() {
+                converted += 1;
+                let px = converter.pixels();
+                assert_eq!(
+                    px.dimensions(),
+                    (size.0 as usize, size.1 as usize),
+                    "scaled to the size asked"
+                );
                 let _ = encoder.encode(&px, variant);
             }
         }
