@@ -133,6 +133,41 @@ test("extract: unusable input rejects with FramexInputError naming the field", a
   await assert.rejects(extract({ videos: [] }, { cacheDir: "off", outDir: tempDir("bad"), cacheMax: "lots" }), /cacheMax/);
 });
 
+test("drawn sizes: clip width / fit and maxSize scale the frames, never up", async () => {
+  const work = tempDir("drawn");
+  const src = cfr30(); // 320x180
+  const manifest = {
+    fps: 30,
+    videos: [
+      { id: "w", src, end: 0.5, width: 160 },
+      { id: "fit", src, end: 0.5, fit: { width: 100, height: 100 } },
+      { id: "big", src, end: 0.5, width: 1000 },
+    ],
+  };
+  const dims = (file) =>
+    execFileSync("ffprobe", ["-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0", file]).toString().trim();
+  const res = await extract(manifest, { outDir: path.join(work, "out"), cacheDir: path.join(work, "store") });
+  const size = (r, id) => {
+    const c = r.clips.find((c) => c.id === id);
+    return [c.width, c.height];
+  };
+  assert.deepEqual(size(res, "w"), [160, 90]);
+  assert.deepEqual(size(res, "fit"), [100, 56]);
+  assert.deepEqual(size(res, "big"), [320, 180]);
+  assert.equal(dims(path.join(work, "out", "w", "frame_00001.jpg")), "160,90");
+  const boxed = await extract(manifest, { outDir: path.join(work, "out2"), cacheDir: path.join(work, "store"), maxSize: { width: 120, height: 120 } });
+  assert.deepEqual(size(boxed, "w"), [120, 68]);
+  assert.deepEqual(size(boxed, "big"), [120, 68]);
+  assert.deepEqual(size(boxed, "fit"), [100, 56]);
+  const text = await extract(manifest, { outDir: path.join(work, "out3"), cacheDir: path.join(work, "store"), maxSize: "120x120" });
+  assert.deepEqual(size(text, "big"), [120, 68]);
+  await assert.rejects(extract(manifest, { outDir: path.join(work, "o4"), maxSize: "big" }), /maxSize/);
+  await assert.rejects(
+    extract({ videos: [{ id: "x", src, width: 0 }] }, { outDir: path.join(work, "o5") }),
+    (e) => e instanceof FramexInputError && /videos\[0\]\.width/.test(e.message),
+  );
+});
+
 test("probe: metadata without decoding; a bad file rejects", async () => {
   const info = await probe(cfr30());
   assert.equal(info.codec, "h264");

@@ -19,13 +19,21 @@ import {
 import * as dropIn from "framex/hyperframes";
 
 async function own(): Promise<void> {
-  const manifest: Manifest = { fps: { num: 30000, den: 1001 }, videos: [{ id: "a", src: "a.mp4", end: 2 }] };
+  const manifest: Manifest = {
+    fps: { num: 30000, den: 1001 },
+    videos: [
+      { id: "a", src: "a.mp4", end: 2 },
+      { id: "b", src: "a.mp4", width: 640, fit: { width: 640, height: 360 } },
+      { id: "c", src: "a.mp4", height: 360, fit: "640x360" },
+    ],
+  };
   const options: ExtractOptions = {
     outDir: "frames",
     cacheDir: "off",
     cacheMax: "2G",
     format: "png",
     frames: [0, 30],
+    maxSize: { width: 1280, height: 720 },
     signal: AbortSignal.timeout(1000),
     onProgress: ({ done, total, source }) => console.log(done, total, source ?? ""),
   };
@@ -36,9 +44,11 @@ async function own(): Promise<void> {
   const once: FrameAt[] = lookup(fromPath, "1001/30000");
   const file: string = framePath(r.clips[0], at[0].index);
   const ranges: [number, number][] = r.clips[0].ranges;
+  const drawn: [number, number] = [r.clips[0].width, r.clips[0].height];
+  const boxed: ExtractOptions = { maxSize: "640x360" };
   const e = new FramexInputError("x");
   const code: "ERR_FRAMEX_INPUT" = e.code;
-  console.log(info.codec, once.length, file, ranges, code, r.breakdown.framesDecoded);
+  console.log(info.codec, once.length, file, ranges, code, r.breakdown.framesDecoded, drawn, boxed);
 }
 
 async function swap(): Promise<void> {
