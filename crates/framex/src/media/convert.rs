@@ -174,12 +174,15 @@ fn clamp_q16(v: i64) -> u8 {
     ((v + 32768) >> 16).clamp(0, 255) as u8
 }
 
+/// What a packed swscale context was made for: source width, height and format, destination
+/// format, matrix, full range, destination width and height.
+type PackedKey = (i32, i32, i32, i32, ffi::AVColorSpace, bool, i32, i32);
+
 /// Converts decoded frames; keeps its swscale context, tables and pixel buffers between frames
 /// so the hot path allocates nothing.
 pub struct Converter {
     sws: *mut ffi::SwsContext,
-    /// (source w, h, format, destination format, matrix, full range, destination w, h).
-    sws_key: Option<(i32, i32, i32, i32, ffi::AVColorSpace, bool, i32, i32)>,
+    sws_key: Option<PackedKey>,
     yuv: Option<(ffi::AVColorSpace, bool, Box<YuvTransform>)>,
     /// The fast path's 4:2:0 plane scaler and its (source w, h, destination w, h).
     scaler: *mut ffi::SwsContext,

@@ -413,7 +413,9 @@ fn worker(rx: crossbeam_channel::Receiver<Job>, shared: &Shared<'_>) {
             continue; // drain so decoders never block
         }
         let _span = shared.tracer.span("encode", || format!("frame {}", job.frame_no));
-        let mut converted: Option<(Transform, Target, Option<(u32, u32)>)> = None;
+        /// What the converter holds: transform, layout, drawn size.
+        type Held = (Transform, Target, Option<(u32, u32)>);
+        let mut converted: Option<Held> = None;
         for out in &job.outputs {
             let live: Vec<Slot> = out
                 .slots
