@@ -63,7 +63,15 @@ fn raw_frames(source: &str, matrix: &str, full: bool) -> Vec<u8> {
             "-vf",
             &format!("format=rgb24,scale=out_color_matrix={matrix}:out_range={range},format=yuv420p"),
         ])
-        .args(["-frames:v", &FRAMES.to_string(), "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"]);
+        .args([
+            "-frames:v",
+            &FRAMES.to_string(),
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+            "-",
+        ]);
     let raw = run_tool(&mut c, None);
     assert_eq!(raw.len(), FRAMES * W * H * 3 / 2);
     raw
@@ -73,14 +81,21 @@ fn raw_frames(source: &str, matrix: &str, full: bool) -> Vec<u8> {
 fn oracle(raw: &[u8], space: &str, primaries: &str, trc: &str, full: bool) -> Vec<u8> {
     let range = if full { "pc" } else { "tv" };
     let mut c = ffmpeg();
-    c.args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", &format!("{W}x{H}"), "-i", "-"])
-        .args([
-            "-vf",
-            &format!(
-                "colorspace=all=bt2020:range=tv:ispace={space}:iprimaries={primaries}:itrc={trc}:irange={range}"
-            ),
-        ])
-        .args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-"]);
+    c.args([
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "yuv420p",
+        "-s",
+        &format!("{W}x{H}"),
+        "-i",
+        "-",
+    ])
+    .args([
+        "-vf",
+        &format!("colorspace=all=bt2020:range=tv:ispace={space}:iprimaries={primaries}:itrc={trc}:irange={range}"),
+    ])
+    .args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-"]);
     let out = run_tool(&mut c, Some(raw));
     assert_eq!(out.len(), raw.len());
     out
@@ -95,7 +110,12 @@ struct Colour {
     full: bool,
     /// `yuvj420p` (its range left untagged) instead of `yuv420p`.
     yuvj: bool,
-    tags: (ffi::AVColorSpace, ffi::AVColorPrimaries, ffi::AVColorTransferCharacteristic, ffi::AVColorRange),
+    tags: (
+        ffi::AVColorSpace,
+        ffi::AVColorPrimaries,
+        ffi::AVColorTransferCharacteristic,
+        ffi::AVColorRange,
+    ),
     /// ispace, iprimaries, itrc for the oracle.
     reads_as: (&'static str, &'static str, &'static str),
 }
@@ -108,7 +128,12 @@ fn colours() -> Vec<Colour> {
             made_with: "bt709",
             full: false,
             yuvj: false,
-            tags: (S::AVCOL_SPC_BT709, P::AVCOL_PRI_BT709, T::AVCOL_TRC_BT709, R::AVCOL_RANGE_MPEG),
+            tags: (
+                S::AVCOL_SPC_BT709,
+                P::AVCOL_PRI_BT709,
+                T::AVCOL_TRC_BT709,
+                R::AVCOL_RANGE_MPEG,
+            ),
             reads_as: ("bt709", "bt709", "bt709"),
         },
         Colour {
@@ -116,7 +141,12 @@ fn colours() -> Vec<Colour> {
             made_with: "bt709",
             full: true,
             yuvj: true,
-            tags: (S::AVCOL_SPC_BT709, P::AVCOL_PRI_BT709, T::AVCOL_TRC_BT709, R::AVCOL_RANGE_UNSPECIFIED),
+            tags: (
+                S::AVCOL_SPC_BT709,
+                P::AVCOL_PRI_BT709,
+                T::AVCOL_TRC_BT709,
+                R::AVCOL_RANGE_UNSPECIFIED,
+            ),
             reads_as: ("bt709", "bt709", "bt709"),
         },
         Colour {
@@ -124,7 +154,12 @@ fn colours() -> Vec<Colour> {
             made_with: "bt601",
             full: false,
             yuvj: false,
-            tags: (S::AVCOL_SPC_SMPTE170M, P::AVCOL_PRI_SMPTE170M, T::AVCOL_TRC_SMPTE170M, R::AVCOL_RANGE_MPEG),
+            tags: (
+                S::AVCOL_SPC_SMPTE170M,
+                P::AVCOL_PRI_SMPTE170M,
+                T::AVCOL_TRC_SMPTE170M,
+                R::AVCOL_RANGE_MPEG,
+            ),
             reads_as: ("smpte170m", "smpte170m", "smpte170m"),
         },
         Colour {
@@ -132,7 +167,12 @@ fn colours() -> Vec<Colour> {
             made_with: "bt601",
             full: true,
             yuvj: false,
-            tags: (S::AVCOL_SPC_BT470BG, P::AVCOL_PRI_BT470BG, T::AVCOL_TRC_SMPTE170M, R::AVCOL_RANGE_JPEG),
+            tags: (
+                S::AVCOL_SPC_BT470BG,
+                P::AVCOL_PRI_BT470BG,
+                T::AVCOL_TRC_SMPTE170M,
+                R::AVCOL_RANGE_JPEG,
+            ),
             reads_as: ("bt470bg", "bt470bg", "smpte170m"),
         },
         Colour {
@@ -178,7 +218,9 @@ fn planes(f: &ff::frame::Video) -> [Vec<u8>; 3] {
     let (w, h) = (f.width() as usize, f.height() as usize);
     let plane = |i: usize, w: usize, h: usize| {
         let stride = f.stride(i);
-        (0..h).flat_map(|r| f.data(i)[r * stride..r * stride + w].to_vec()).collect::<Vec<u8>>()
+        (0..h)
+            .flat_map(|r| f.data(i)[r * stride..r * stride + w].to_vec())
+            .collect::<Vec<u8>>()
     };
     [plane(0, w, h), plane(1, w / 2, h / 2), plane(2, w / 2, h / 2)]
 }
@@ -187,7 +229,12 @@ fn planes(f: &ff::frame::Video) -> [Vec<u8>; 3] {
 fn tags(f: &ff::frame::Video) -> (i32, i32, i32, i32) {
     // SAFETY: reading plain fields.
     let p = unsafe { &*f.as_ptr() };
-    (p.colorspace as i32, p.color_primaries as i32, p.color_trc as i32, p.color_range as i32)
+    (
+        p.colorspace as i32,
+        p.color_primaries as i32,
+        p.color_trc as i32,
+        p.color_range as i32,
+    )
 }
 
 fn psnr(a: &[u8], b: &[u8]) -> f64 {
@@ -270,7 +317,12 @@ fn pictures_the_fast_path_does_not_take_go_through_the_filter() {
         made_with: "bt709",
         full: false,
         yuvj: false,
-        tags: (S::AVCOL_SPC_BT709, P::AVCOL_PRI_BT709, T::AVCOL_TRC_BT709, R::AVCOL_RANGE_MPEG),
+        tags: (
+            S::AVCOL_SPC_BT709,
+            P::AVCOL_PRI_BT709,
+            T::AVCOL_TRC_BT709,
+            R::AVCOL_RANGE_MPEG,
+        ),
         reads_as: ("", "", ""),
     };
     let mut filters = ColourFilters::default();
@@ -280,10 +332,22 @@ fn pictures_the_fast_path_does_not_take_go_through_the_filter() {
     filters.apply(&ok, transform).unwrap();
     assert_eq!(filters.take_counts().sdr_to_hdr_fast, 1);
     let departures = [
-        ("sRGB transfer", (S::AVCOL_SPC_BT709, P::AVCOL_PRI_BT709, T::AVCOL_TRC_IEC61966_2_1)),
-        ("gamma 2.8 transfer", (S::AVCOL_SPC_BT709, P::AVCOL_PRI_BT709, T::AVCOL_TRC_GAMMA28)),
-        ("SMPTE 240M matrix", (S::AVCOL_SPC_SMPTE240M, P::AVCOL_PRI_BT709, T::AVCOL_TRC_BT709)),
-        ("BT.470M primaries", (S::AVCOL_SPC_BT709, P::AVCOL_PRI_BT470M, T::AVCOL_TRC_BT709)),
+        (
+            "sRGB transfer",
+            (S::AVCOL_SPC_BT709, P::AVCOL_PRI_BT709, T::AVCOL_TRC_IEC61966_2_1),
+        ),
+        (
+            "gamma 2.8 transfer",
+            (S::AVCOL_SPC_BT709, P::AVCOL_PRI_BT709, T::AVCOL_TRC_GAMMA28),
+        ),
+        (
+            "SMPTE 240M matrix",
+            (S::AVCOL_SPC_SMPTE240M, P::AVCOL_PRI_BT709, T::AVCOL_TRC_BT709),
+        ),
+        (
+            "BT.470M primaries",
+            (S::AVCOL_SPC_BT709, P::AVCOL_PRI_BT470M, T::AVCOL_TRC_BT709),
+        ),
     ];
     for (name, (space, prim, trc)) in departures {
         let c = Colour {

@@ -86,7 +86,11 @@ fn key_of(f: &ffi::AVFrame, target: Hdr) -> Option<Key> {
     };
     if !matches!(
         f.color_trc,
-        T::AVCOL_TRC_BT709 | T::AVCOL_TRC_SMPTE170M | T::AVCOL_TRC_UNSPECIFIED | T::AVCOL_TRC_RESERVED | T::AVCOL_TRC_RESERVED0
+        T::AVCOL_TRC_BT709
+            | T::AVCOL_TRC_SMPTE170M
+            | T::AVCOL_TRC_UNSPECIFIED
+            | T::AVCOL_TRC_RESERVED
+            | T::AVCOL_TRC_RESERVED0
     ) {
         return None;
     }
@@ -138,9 +142,21 @@ fn rgb2yuv_table(c: [f64; 3]) -> [[f64; 3]; 3] {
 fn invert(m: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
     let [[m00, m01, m02], [m10, m11, m12], [m20, m21, m22]] = m;
     let mut out = [
-        [(m11 * m22 - m21 * m12), -(m01 * m22 - m21 * m02), (m01 * m12 - m11 * m02)],
-        [-(m10 * m22 - m20 * m12), (m00 * m22 - m20 * m02), -(m00 * m12 - m10 * m02)],
-        [(m10 * m21 - m20 * m11), -(m00 * m21 - m20 * m01), (m00 * m11 - m10 * m01)],
+        [
+            (m11 * m22 - m21 * m12),
+            -(m01 * m22 - m21 * m02),
+            (m01 * m12 - m11 * m02),
+        ],
+        [
+            -(m10 * m22 - m20 * m12),
+            (m00 * m22 - m20 * m02),
+            -(m00 * m12 - m10 * m02),
+        ],
+        [
+            (m10 * m21 - m20 * m11),
+            -(m00 * m21 - m20 * m01),
+            (m00 * m11 - m10 * m01),
+        ],
     ];
     let det = 1.0 / (m00 * out[0][0] + m10 * out[0][1] + m20 * out[0][2]);
     for row in &mut out {
