@@ -407,7 +407,7 @@ def build_scenarios(fixtures: dict[str, Fixture]) -> dict[str, Scenario]:
                        "one 2160p source, whole clip → JPEG (memory)"),
         "sdr2hdr": Scenario(
             "sdr2hdr",
-            [Clip("a", h264, Fraction(0), length, cli_filter="colorspace=all=bt2020:range=tv"),
+            [Clip("a", h264, Fraction(0), length, cli_filter="colorspace=all=bt2020:iall=bt709:range=tv"),
              Clip("pq", fixtures["pq"], Fraction(0), usec(fixtures["pq"].duration))],
             f"the {dec(length)} s 1080p30 SDR clip beside a 1 s 360p PQ clip: an HDR render, the "
             "SDR clip converted SDR→HDR (compare with full: the same clip alone)"),
