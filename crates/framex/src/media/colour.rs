@@ -154,7 +154,7 @@ struct Graph {
 /// What a graph was built for: transform and the input pictures' size, format and colour tags.
 type GraphKey = (Transform, i32, i32, i32, [i32; 4]);
 
-/// A worker's colour transforms: the SDR→HDR fast path ([`super::sdr2hdr`]) where it applies,
+/// A worker's colour transforms: the SDR→HDR fast path (`media::sdr2hdr`) where it applies,
 /// else filter graphs (one per transform and input layout), reused for every picture.
 #[derive(Default)]
 pub struct ColourFilters {
