@@ -34,7 +34,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 FPS = 30
 ALL_SCENARIOS = ("full", "alpha", "vfr", "trims", "dup3", "misalign", "retrim", "many8", "many", "4k",
-                 "fleet", "drawsize")
+                 "fleet", "drawsize", "sdr2hdr")
 # drawsize (issue 14): a source drawn smaller (`--max-size`) against the same clip at full size,
 # every run cold into a store of its own, one after another. (source, box or None, goal: the
 # full run's wall ÷ the sized run's wall).
@@ -57,10 +57,11 @@ ROW_ORDER = ("framex", "union", "first", "retrim", "new-only", "warm", "warm-out
 FFMPEG_QUIET = ["-nostdin", "-hide_banner", "-loglevel", "error"]
 BREAKDOWN_KEYS = ("probeMs", "planMs", "decodeMs", "convertMs", "encodeMs", "publishMs")
 COUNTER_KEYS = ("clipHits", "framesDecoded", "leadInFrames", "framesEncoded", "framesReused",
-                "framesLinked", "seeks")
+                "framesLinked", "seeks", "framesSdrToHdrFast", "framesColourFiltered")
 WARM_MS = 10.0  # contract §7: warm runs ≤ 10 ms inside the engine without --out …
 WARM_US_PER_FRAME = 10.0  # … plus ≤ 10 µs per frame hard-linked into --out
 WARM_WALL_MS = 20.0  # issue 14: a warm CLI call without --out, process start included
+SDR2HDR_GOAL = 1.3  # issue 14: the SDR clip in an HDR render ≤ 1.3 × its plain extraction
 
 
 def log(msg: str) -> None:
@@ -162,7 +163,19 @@ def fixture_specs(quick: bool, folder: Path) -> dict[str, Fixture]:
                  "-c:v", "libx264", "-preset", "fast", "-crf", "20", "-pix_fmt", "yuv420p"],
                 scale=Fraction(1, k)),
     ]
-    return {f.key: f for f in (h264, alpha, vfr, *many, uhd, *few)}
+    # sdr2hdr (issue 14): a short, small PQ clip that makes the composition an HDR render, so the
+    # long SDR clip beside it is converted SDR→HDR. Small, so the comparison with the plain run
+    # of the SDR clip alone measures the conversion, not the PQ clip's own frames.
+    pq = Fixture(
+        "pq",
+        folder / "hevc_pq_360p_1s.mp4",
+        ["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:duration=1",
+         "-vf", "zscale=tin=bt709:pin=bt709:min=bt709:rin=tv:t=smpte2084:p=bt2020:m=bt2020nc:r=tv"
+         ":npl=400,format=yuv420p10le",
+         "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error",
+         "-color_trc", "smpte2084", "-color_primaries", "bt2020", "-colorspace", "bt2020nc"],
+    )
+    return {f.key: f for f in (h264, alpha, vfr, *many, uhd, *few, pq)}
 
 
 # "many": (fixture, media start s, media end s) of each clip, as issue 14 lists them.
@@ -254,6 +267,8 @@ class Clip:
     fixture: Fixture
     media_start: Fraction
     duration: Fraction
+    # The filter HyperFrames' per-clip ffmpeg applies after fps (sdr2hdr: the SDR→HDR one).
+    cli_filter: str | None = None
 
     def expected_frames(self, fps: int) -> int:
         """One frame per sample time inside the window and the source's playable range."""
@@ -401,6 +416,12 @@ def build_scenarios(fixtures: dict[str, Fixture]) -> dict[str, Scenario]:
             f"the {dec(length)} s 1080p30 clip at full size, within 960x540 and 480x270; the "
             f"{dec(fixtures['uhd'].duration)} s 2160p clip at full size and within 1920x1080 "
             "(--max-size; each a cold run) → JPEG"),
+        "sdr2hdr": Scenario(
+            "sdr2hdr",
+            [Clip("a", h264, Fraction(0), length, cli_filter="colorspace=all=bt2020:iall=bt709:range=tv"),
+             Clip("pq", fixtures["pq"], Fraction(0), usec(fixtures["pq"].duration))],
+            f"the {dec(length)} s 1080p30 SDR clip beside a 1 s 360p PQ clip: an HDR render, the "
+            "SDR clip converted SDR→HDR (compare with full: the same clip alone)"),
         "fleet": Scenario("fleet", [Clip("a", h264, Fraction(0), length)],
                           f"the {dec(length)} s 1080p30 clip as {', '.join(map(str, FLEET_SLICES))} "
                           "timeline slices (--frames), one cold worker each, one after another"),
@@ -801,6 +822,9 @@ class Framex:
             if counters.get("crossFsCopies"):
                 m.notes.append(f"framex copied {counters['crossFsCopies']:g} frames across "
                                "filesystems instead of linking them")
+        if sc.name == "sdr2hdr" and not warm and counters.get("framesColourFiltered"):
+            m.notes.append(f"sdr2hdr: {counters['framesColourFiltered']:g} frames through "
+                           "libavfilter instead of the fast path")
         if expect_new is not None and counters.get("framesEncoded") is not None \
                 and counters["framesEncoded"] != expect_new:
             m.notes.append(f"framesEncoded {counters['framesEncoded']:g}≠{expect_new} new frames")
@@ -922,7 +946,8 @@ def measure_cli(sc: Scenario, fps: int, work: Path, timeout: float) -> Measureme
         (out / clip.id).mkdir(parents=True)
         argv = ["ffmpeg", *FFMPEG_QUIET, *fx.input_args,
                 "-ss", dec(clip.media_start), "-i", str(fx.path), "-t", dec(clip.duration)]
-        argv += ["-fps_mode", "cfr", "-r", str(fps)] if fx.vfr else ["-vf", f"fps={fps}"]
+        vf = f"fps={fps}" + (f",{clip.cli_filter}" if clip.cli_filter else "")
+        argv += ["-fps_mode", "cfr", "-r", str(fps)] if fx.vfr else ["-vf", vf]
         if fx.format == "png":
             argv += ["-q:v", "0", "-compression_level", "1"]
         else:
@@ -1155,6 +1180,14 @@ def target_rows(rows: list[Row], breakdowns: dict[str, dict] | None = None) -> l
     if decoded:
         checks.append(("warm runs: frames decoded (largest median)", max(decoded), "==", 0,
                        "{:.0f}"))
+    # sdr2hdr: the HDR render against the plain run of the same SDR clip (full).
+    hdr, plain = by.get(("sdr2hdr", "framex")), by.get(("full", "framex"))
+    if hdr and plain:
+        for what in ("wall_s", "cpu_s"):
+            a, b = getattr(hdr, what), getattr(plain, what)
+            if a is not None and b:
+                checks.append((f"sdr2hdr: framex {what[:-2]} ÷ full (the SDR clip alone)", a / b,
+                               "<=", SDR2HDR_GOAL, "{:.2f}"))
     out = []
     for label, value, op, goal, shown in checks:
         if value is None:

@@ -240,6 +240,10 @@ export interface Breakdown {
   framesReused: number;
   framesLinked: number;
   framesSubstituted: number;
+  /** Pictures converted SDR→HDR by the hand-written 8-bit path (no filter graph). */
+  framesSdrToHdrFast: number;
+  /** Pictures through a libavfilter colour graph (SDR→HDR the fast path does not take, tone-mapping). */
+  framesColourFiltered: number;
   seeks: number;
   bytesWritten: number;
   gcEvictions: number;

@@ -220,6 +220,91 @@ fn sdr_clips_in_an_hdr_composition_are_converted_and_hdr_clips_untouched() {
     );
 }
 
+/// 1 s of full-range BT.601 SDR (SMPTE 170M tags): decoded as `yuvj420p`.
+fn sdr601_full() -> PathBuf {
+    synth_fixture(
+        "sdr601-full.mp4",
+        None,
+        "-f lavfi -i testsrc2=size=320x180:rate=30:duration=1 \
+         -vf format=rgb24,scale=out_color_matrix=bt601:out_range=pc,gblur=sigma=1,noise=alls=8:allf=t \
+         -c:v libx264 -preset veryfast -pix_fmt yuv420p -color_range pc \
+         -colorspace smpte170m -color_primaries smpte170m -color_trc smpte170m",
+    )
+}
+
+/// 1 s of untagged limited-range SDR (read as BT.601 matrix, BT.709 primaries and transfer).
+fn sdr_untagged() -> PathBuf {
+    synth_fixture(
+        "sdr-untagged.mp4",
+        None,
+        "-f lavfi -i mandelbrot=size=320x180:rate=30:start_scale=0.3 -t 1 \
+         -vf format=rgb24,scale=out_color_matrix=bt601:out_range=tv \
+         -c:v libx264 -preset veryfast -pix_fmt yuv420p",
+    )
+}
+
+/// 1 s of full-range BT.601 SDR with the BT.470BG (gamma 2.8) transfer: decoded as `yuvj420p`,
+/// a transfer the fast path leaves to the filter.
+fn sdr601_full_gamma28() -> PathBuf {
+    synth_fixture(
+        "sdr601-full-gamma28.mp4",
+        None,
+        "-f lavfi -i testsrc2=size=320x180:rate=30:duration=1 \
+         -vf format=rgb24,scale=out_color_matrix=bt601:out_range=pc \
+         -c:v libx264 -preset veryfast -pix_fmt yuv420p -color_range pc \
+         -colorspace bt470bg -color_primaries bt470bg -color_trc gamma28",
+    )
+}
+
+#[test]
+fn sdr_to_hdr_takes_the_fast_path_and_matches_the_colorspace_filter() {
+    let w = Work::new();
+    w.add("s709.mp4", &sdr709());
+    w.add("s601.mp4", &sdr601_full());
+    w.add("sraw.mp4", &sdr_untagged());
+    w.add("sg28.mp4", &sdr601_full_gamma28());
+    w.add("pq.mp4", &hdr("smpte2084"));
+    w.add("hlg.mp4", &hdr("arib-std-b67"));
+    // The oracle: the filter framex ran before the fast path, told how framex reads each source.
+    // The last source takes the filter itself: its output (`yuvj420p` tagged limited) must be
+    // read as limited range.
+    let sources = [
+        ("s709", "s709.mp4", SDR2HDR),
+        ("s601", "s601.mp4", "colorspace=all=bt2020:range=tv"),
+        (
+            "sraw",
+            "sraw.mp4",
+            "colorspace=all=bt2020:range=tv:ispace=smpte170m:iprimaries=bt709:itrc=bt709:irange=tv",
+        ),
+        ("sg28", "sg28.mp4", "colorspace=all=bt2020:range=tv"),
+    ];
+    for (hdr_src, target) in [("pq.mp4", "sdr2hdr-pq"), ("hlg.mp4", "sdr2hdr-hlg")] {
+        let mut clips: Vec<Value> = sources
+            .iter()
+            .map(|(id, file, _)| clip(id, file, 0.0, 1.0, 0.0, false))
+            .collect();
+        clips.push(clip("h", hdr_src, 0.0, 1.0, 0.0, false));
+        let run = w.extract(&manifest(json!(30), clips), &["--cache-dir", "off"]);
+        run.assert_ok();
+        // The first three sources' pictures took the fast path, the gamma 2.8 one libavfilter
+        // (the HDR clip is not transformed at all).
+        assert_eq!(run.breakdown("framesSdrToHdrFast"), 90, "{run}");
+        assert_eq!(run.breakdown("framesColourFiltered"), 30, "{run}");
+        for (id, file, chain) in sources {
+            assert_eq!(transform(&run, id), json!(target), "{run}");
+            for k in [0, 17, 29] {
+                let ours = image_rgb(&frame(&w, id, k));
+                let p = psnr(&ours, &oracle_rgb(&w.path().join(file), k, Some(chain)));
+                eprintln!("{id} frame {k} ({target}): {p:.2} dB");
+                assert!(
+                    p >= MIN_PSNR_DB,
+                    "{id} frame {k} ({target}): {p:.2} dB against ffmpeg's colorspace filter"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn hdr_target_is_pq_when_any_source_is_pq_else_hlg() {
     let w = Work::new();

@@ -98,7 +98,7 @@ pub mod fuzzing {
     pub use crate::composition::window::{resolve_window, ClipWindow, WindowError};
     pub use crate::encode::{ImageEncoder, Variant};
     pub use crate::error::Failure;
-    pub use crate::media::colour::{ColourFilters, Transform};
+    pub use crate::media::colour::{ColourFilters, PathCounts, Transform};
     pub use crate::media::convert::{Converter, Pixels, Target};
     pub use crate::media::decode::{decode_frames, decode_frames_parallel, parallel_gops, DecodeStats, Delivery};
     pub use crate::media::index::{FrameIndex, Keyframe, PacketEntry};

@@ -129,6 +129,12 @@ pub struct Breakdown {
     /// Output files that are links to an already-encoded frame (held frames, repeats).
     pub frames_linked: u64,
     pub frames_substituted: u64,
+    /// Pictures converted SDR→HDR by the hand-written 8-bit path (no filter graph).
+    pub frames_sdr_to_hdr_fast: u64,
+    /// Pictures through a libavfilter colour graph: SDR→HDR the fast path does not take (alpha,
+    /// 10-bit, 4:2:2/4:4:4, odd sizes, RGB, other matrices, primaries or transfers) and every
+    /// tone-mapped picture.
+    pub frames_colour_filtered: u64,
     pub seeks: u64,
     pub bytes_written: u64,
     pub gc_evictions: u64,
@@ -200,6 +206,8 @@ pub(crate) struct Counters {
     pub frames_reused: AtomicU64,
     pub frames_linked: AtomicU64,
     pub frames_substituted: AtomicU64,
+    pub frames_sdr_to_hdr_fast: AtomicU64,
+    pub frames_colour_filtered: AtomicU64,
     pub seeks: AtomicU64,
     pub bytes_written: AtomicU64,
     pub cross_fs_copies: AtomicU64,
@@ -225,6 +233,8 @@ impl Counters {
         b.frames_reused = n(&self.frames_reused);
         b.frames_linked = n(&self.frames_linked);
         b.frames_substituted = n(&self.frames_substituted);
+        b.frames_sdr_to_hdr_fast = n(&self.frames_sdr_to_hdr_fast);
+        b.frames_colour_filtered = n(&self.frames_colour_filtered);
         b.seeks = n(&self.seeks);
         b.bytes_written = n(&self.bytes_written);
         b.cross_fs_copies = n(&self.cross_fs_copies);

@@ -8,5 +8,7 @@ mod fuzzkit;
 mod api;
 // Mutants of the manifest and HTML corpora through the readers, window resolution and lookup.
 mod fuzz_inputs;
+// The SDR→HDR fast path against libavfilter's `colorspace`, plane by plane.
+mod sdr2hdr;
 // Mutants of the media corpus through probe, decode, conversion and encoding.
 mod fuzz_media;

@@ -20,6 +20,7 @@ use ffmpeg_next as ff;
 use serde::{Deserialize, Serialize};
 
 use super::picture::share;
+use super::sdr2hdr::Sdr2Hdr;
 use super::source::ColorInfo;
 use crate::error::{ErrorKind, Failure};
 
@@ -153,11 +154,23 @@ struct Graph {
 /// What a graph was built for: transform and the input pictures' size, format and colour tags.
 type GraphKey = (Transform, i32, i32, i32, [i32; 4]);
 
-/// A worker's filter graphs (one per transform and input layout), reused for every picture.
+/// A worker's colour transforms: the SDR→HDR fast path (`media::sdr2hdr`) where it applies,
+/// else filter graphs (one per transform and input layout), reused for every picture.
 #[derive(Default)]
 pub struct ColourFilters {
+    fast: Sdr2Hdr,
     graphs: HashMap<GraphKey, Graph>,
     out: Option<ff::frame::Video>,
+    counts: PathCounts,
+}
+
+/// How many pictures each path transformed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PathCounts {
+    /// SDR→HDR by the fast path.
+    pub sdr_to_hdr_fast: u64,
+    /// Through a libavfilter graph (SDR→HDR it does not take, and every tone-mapping).
+    pub filtered: u64,
 }
 
 // SAFETY: the graphs and frames are owned by one worker thread at a time; FFmpeg filter graphs
@@ -168,6 +181,30 @@ impl ColourFilters {
     /// `frame` with `transform` applied (or `frame` itself for [`Transform::None`]). The result
     /// stays valid until the next call.
     pub fn apply<'a>(
+        &'a mut self,
+        frame: &'a ff::frame::Video,
+        transform: Transform,
+    ) -> Result<&'a ff::frame::Video, Failure> {
+        if transform == Transform::None {
+            return Ok(frame);
+        }
+        if let Transform::SdrToHdr(target) = transform {
+            if self.fast.convert(frame, target) {
+                self.counts.sdr_to_hdr_fast += 1;
+                return Ok(self.fast.output());
+            }
+        }
+        self.filter(frame, transform)
+    }
+
+    /// The pictures each path has transformed so far, and the counts reset.
+    pub fn take_counts(&mut self) -> PathCounts {
+        std::mem::take(&mut self.counts)
+    }
+
+    /// `frame` through the libavfilter graph of `transform` (never [`Transform::None`]): the
+    /// fallback of the fast path, and its oracle in the tests.
+    pub fn filter<'a>(
         &'a mut self,
         frame: &'a ff::frame::Video,
         transform: Transform,
@@ -234,6 +271,8 @@ impl ColourFilters {
         if r.is_err() {
             // The graph may still hold the picture it failed on: never feed it again.
             self.graphs.remove(&key);
+        } else {
+            self.counts.filtered += 1;
         }
         r.map(|_| &*out)
     }

@@ -82,10 +82,16 @@ fn matrix_coeffs(space: ffi::AVColorSpace) -> Option<(f64, f64)> {
     }
 }
 
+/// Full range if tagged so, limited if tagged so (libavfilter's `colorspace` turns `yuvj420p`
+/// into `yuvj420p` tagged limited, as FFmpeg's own scaler reads it), else by the format.
 fn is_full_range(frame: &ff::frame::Video) -> bool {
     // SAFETY: reading plain fields of a decoded frame.
     let (range, fmt) = unsafe { ((*frame.as_ptr()).color_range, (*frame.as_ptr()).format) };
-    range == ffi::AVColorRange::AVCOL_RANGE_JPEG || fmt == ffi::AVPixelFormat::AV_PIX_FMT_YUVJ420P as i32
+    match range {
+        ffi::AVColorRange::AVCOL_RANGE_JPEG => true,
+        ffi::AVColorRange::AVCOL_RANGE_MPEG => false,
+        _ => fmt == ffi::AVPixelFormat::AV_PIX_FMT_YUVJ420P as i32,
+    }
 }
 
 fn color_space(frame: &ff::frame::Video) -> ffi::AVColorSpace {

@@ -12,6 +12,7 @@ pub mod decode;
 pub mod index;
 pub mod limit;
 pub mod picture;
+pub mod sdr2hdr;
 pub mod source;
 
 pub use index::FrameIndex;

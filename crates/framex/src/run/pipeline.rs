@@ -489,4 +489,7 @@ fn worker(rx: crossbeam_channel::Receiver<Job>, shared: &Shared<'_>) {
             Counters::add(&shared.counters.encode_ns, thread_cpu_ns() - t1);
         }
     }
+    let paths = filters.take_counts();
+    Counters::add(&shared.counters.frames_sdr_to_hdr_fast, paths.sdr_to_hdr_fast);
+    Counters::add(&shared.counters.frames_colour_filtered, paths.filtered);
 }

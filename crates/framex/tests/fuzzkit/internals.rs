@@ -4,7 +4,7 @@
 //! only this file changes.
 
 pub use framex::fuzzing::{
-    clip_timing, resolve_window, ColourFilters, Converter, ImageEncoder, Source, Target, Transform, Variant,
+    clip_timing, resolve_window, ColourFilters, Converter, ImageEncoder, PathCounts, Source, Target, Transform, Variant,
 };
 pub use framex::fuzzing::{decode_frames, decode_frames_parallel, parallel_gops, share, Delivery};
 pub use framex::{FrameLookup, Hdr, ImageFormat, MediaError};
