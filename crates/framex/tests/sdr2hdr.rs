@@ -312,18 +312,11 @@ fn the_fast_path_matches_colorspace_for_bt709_and_bt601_limited_and_full_pq_and_
 fn pictures_the_fast_path_does_not_take_go_through_the_filter() {
     use ffi::{AVColorPrimaries as P, AVColorRange as R, AVColorSpace as S, AVColorTransferCharacteristic as T};
     let raw = raw_frames(TESTSRC2, "bt709", false);
+    // The first of `colours()` (BT.709 limited), renamed; each case below changes one tag.
     let base = || Colour {
         name: "",
-        made_with: "bt709",
-        full: false,
-        yuvj: false,
-        tags: (
-            S::AVCOL_SPC_BT709,
-            P::AVCOL_PRI_BT709,
-            T::AVCOL_TRC_BT709,
-            R::AVCOL_RANGE_MPEG,
-        ),
         reads_as: ("", "", ""),
+        ..colours().swap_remove(0)
     };
     let mut filters = ColourFilters::default();
     let transform = Transform::SdrToHdr(Hdr::Pq);
