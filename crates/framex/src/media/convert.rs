@@ -100,21 +100,25 @@ fn color_space(frame: &ff::frame::Video) -> ffi::AVColorSpace {
 }
 
 /// Fixed-point (Q16) transform from a source YCbCr (matrix + range) to full-range BT.601.
+///
+/// Every coefficient applies to the integer sample minus its zero (16 or 0 for luma, 128 for
+/// chroma), so each output is `clamp((Σ (in − zero) · k + base · 2^16 + 2^15) / 2^16)` in 32-bit
+/// integer arithmetic, which vectorises (a table lookup would not).
 #[derive(Clone, Copy, PartialEq)]
 struct YuvTransform {
-    y_lut: [i32; 256], // Q16 luma contribution of Y
-    c_lut: [i32; 256], // Q16 normalised chroma (Cb-128 or Cr-128 scaled to full range)
-    y_cb: i32,         // Q16 luma contribution per unit of normalised Cb
-    y_cr: i32,
-    cb_cb: i32, // Q16 output Cb per normalised Cb
-    cb_cr: i32,
-    cr_cb: i32,
-    cr_cr: i32,
+    /// The source matrix differs from BT.601, so luma takes a share of both chroma planes and
+    /// each chroma plane a share of the other.
     cross: bool,
-    /// Without cross terms each plane is affine: `out = (in − zero) · scale / 2^16 + base`.
     y_zero: i32,
     y_scale: i32,
+    /// Luma's share of Cb − 128 and Cr − 128.
+    y_cb: i32,
+    y_cr: i32,
     cb_scale: i32,
+    /// Output Cb's share of Cr − 128.
+    cb_cr: i32,
+    /// Output Cr's share of Cb − 128.
+    cr_cb: i32,
     cr_scale: i32,
 }
 
@@ -139,45 +143,26 @@ impl YuvTransform {
         let cbcr = -ycr / sb;
         let crcb = -ycb / sr;
         let crcr = (c - ycr) / sr;
-        let q = 65536.0;
-        let mut y_lut = [0i32; 256];
-        let mut c_lut = [0i32; 256];
-        for i in 0..256 {
-            let (yn, cn) = if full {
-                (i as f64 / 255.0, (i as f64 - 128.0) / 255.0)
-            } else {
-                ((i as f64 - 16.0) / 219.0, (i as f64 - 128.0) / 224.0)
-            };
-            y_lut[i] = (yn * 255.0 * q).round() as i32;
-            c_lut[i] = (cn * 255.0 * q).round() as i32;
-        }
         let cross = ycb.abs() > 1e-4 || ycr.abs() > 1e-4;
-        let (y_step, c_step) = if full {
+        // One integer step of the source in full-range units.
+        let (y_step, c_step): (f64, f64) = if full {
             (1.0, 1.0)
         } else {
             (255.0 / 219.0, 255.0 / 224.0)
         };
+        let q = |v: f64| (v * c_step * 65536.0).round() as i32;
         YuvTransform {
-            y_lut,
-            c_lut,
-            y_cb: (ycb * q).round() as i32,
-            y_cr: (ycr * q).round() as i32,
-            cb_cb: (cbcb * q).round() as i32,
-            cb_cr: (cbcr * q).round() as i32,
-            cr_cb: (crcb * q).round() as i32,
-            cr_cr: (crcr * q).round() as i32,
             cross,
             y_zero: if full { 0 } else { 16 },
-            y_scale: (y_step * q).round() as i32,
-            cb_scale: (cbcb * c_step * q).round() as i32,
-            cr_scale: (crcr * c_step * q).round() as i32,
+            y_scale: (y_step * 65536.0).round() as i32,
+            y_cb: q(ycb),
+            y_cr: q(ycr),
+            cb_scale: q(cbcb),
+            cb_cr: q(cbcr),
+            cr_cb: q(crcb),
+            cr_scale: q(crcr),
         }
     }
-}
-
-#[inline(always)]
-fn clamp_q16(v: i64) -> u8 {
-    ((v + 32768) >> 16).clamp(0, 255) as u8
 }
 
 /// What a packed swscale context was made for: source width, height and format, destination
@@ -199,6 +184,8 @@ pub struct Converter {
     planes: [Vec<u8>; 3],
     /// Rotation output, swapped with `planes` after rotating.
     spare: [Vec<u8>; 3],
+    /// Scratch for [`to_jfif`]'s cross-term path.
+    offsets: Vec<i32>,
     layout: Layout,
     width: usize,
     height: usize,
@@ -218,6 +205,7 @@ impl Default for Converter {
             scaled: Default::default(),
             planes: Default::default(),
             spare: Default::default(),
+            offsets: Vec::new(),
             layout: Layout::Rgb,
             width: 0,
             height: 0,
@@ -355,7 +343,7 @@ impl Converter {
                 ]
             }
         };
-        to_jfif(t, src, &mut self.planes, w, h);
+        to_jfif(t, src, &mut self.planes, &mut self.offsets, w, h);
         self.layout = Layout::Yuv420;
         self.width = w;
         self.height = h;
@@ -547,7 +535,15 @@ impl Converter {
 
 /// 8-bit 4:2:0 planes `(data, stride)` of a `w × h` picture (even sides) in the source's
 /// matrix and range → full-range BT.601 (JFIF) planes, tightly packed, in `planes`.
-fn to_jfif(t: &YuvTransform, src: [(&[u8], usize); 3], planes: &mut [Vec<u8>; 3], w: usize, h: usize) {
+/// `offsets` is scratch for the cross-term path (luma's chroma share, one per luma column).
+fn to_jfif(
+    t: &YuvTransform,
+    src: [(&[u8], usize); 3],
+    planes: &mut [Vec<u8>; 3],
+    offsets: &mut Vec<i32>,
+    w: usize,
+    h: usize,
+) {
     let [(yp, ys), (up, us), (vp, vs)] = src;
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
     let [y, u, v] = planes;
@@ -555,37 +551,79 @@ fn to_jfif(t: &YuvTransform, src: [(&[u8], usize); 3], planes: &mut [Vec<u8>; 3]
     fit(u, cw * ch);
     fit(v, cw * ch);
     if t.cross {
-        for r in 0..ch {
-            let su = &up[r * us..r * us + cw];
-            let sv = &vp[r * vs..r * vs + cw];
-            let du = &mut u[r * cw..(r + 1) * cw];
-            let dv = &mut v[r * cw..(r + 1) * cw];
-            for i in 0..cw {
-                let cb = t.c_lut[su[i] as usize] as i64;
-                let cr = t.c_lut[sv[i] as usize] as i64;
-                du[i] = clamp_q16(((t.cb_cb as i64 * cb + t.cb_cr as i64 * cr) >> 16) + (128 << 16));
-                dv[i] = clamp_q16(((t.cr_cb as i64 * cb + t.cr_cr as i64 * cr) >> 16) + (128 << 16));
-            }
+        offsets.resize(2 * cw, 0);
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above); the function is otherwise safe code.
+            unsafe { cross_planes_avx2(t, src, [y, u, v], offsets, w, h) };
+            return;
         }
-        for r in 0..h {
-            let sy = &yp[r * ys..r * ys + w];
-            let cr_row = r / 2;
-            let su = &up[cr_row * us..cr_row * us + cw];
-            let sv = &vp[cr_row * vs..cr_row * vs + cw];
-            let dy = &mut y[r * w..(r + 1) * w];
-            for x in 0..w {
-                let cb = t.c_lut[su[x / 2] as usize] as i64;
-                let cr = t.c_lut[sv[x / 2] as usize] as i64;
-                let off = (t.y_cb as i64 * cb + t.y_cr as i64 * cr) >> 16;
-                dy[x] = clamp_q16(t.y_lut[sy[x] as usize] as i64 + off);
-            }
-        }
+        cross_planes_body(t, src, [y, u, v], offsets, w, h);
     } else {
-        // BT.601 family: each plane is an independent affine map, written as fixed-point
-        // arithmetic so the compiler vectorises it (a table lookup cannot be).
+        // BT.601 family: each plane is an independent affine map.
         affine_plane(y, yp, ys, w, t.y_zero, t.y_scale, 0);
         affine_plane(u, up, us, cw, 128, t.cb_scale, 128);
         affine_plane(v, vp, vs, cw, 128, t.cr_scale, 128);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn cross_planes_avx2(
+    t: &YuvTransform,
+    src: [(&[u8], usize); 3],
+    dst: [&mut Vec<u8>; 3],
+    offsets: &mut [i32],
+    w: usize,
+    h: usize,
+) {
+    cross_planes_body(t, src, dst, offsets, w, h);
+}
+
+/// The cross-term conversion a chroma row at a time: both output chroma samples, then luma's
+/// chroma share once per chroma sample (widened to the two luma columns it covers) and the two
+/// luma rows it covers. Straight-line integer loops over slices, so they vectorise.
+#[inline(always)]
+fn cross_planes_body(
+    t: &YuvTransform,
+    src: [(&[u8], usize); 3],
+    dst: [&mut Vec<u8>; 3],
+    offsets: &mut [i32],
+    w: usize,
+    h: usize,
+) {
+    let [(yp, ys), (up, us), (vp, vs)] = src;
+    let [y, u, v] = dst;
+    let cw = w.div_ceil(2);
+    let round = 1 << 15;
+    let chroma_base = (128 << 16) + round;
+    let offsets = &mut offsets[..2 * cw];
+    for r in 0..h.div_ceil(2) {
+        let su = &up[r * us..r * us + cw];
+        let sv = &vp[r * vs..r * vs + cw];
+        let du = &mut u[r * cw..(r + 1) * cw];
+        let dv = &mut v[r * cw..(r + 1) * cw];
+        for ((((du, dv), &cb), &cr), off) in du
+            .iter_mut()
+            .zip(dv.iter_mut())
+            .zip(su)
+            .zip(sv)
+            .zip(offsets.chunks_exact_mut(2))
+        {
+            let (cb, cr) = (cb as i32 - 128, cr as i32 - 128);
+            *du = ((cb * t.cb_scale + cr * t.cb_cr + chroma_base) >> 16).clamp(0, 255) as u8;
+            *dv = ((cb * t.cr_cb + cr * t.cr_scale + chroma_base) >> 16).clamp(0, 255) as u8;
+            let o = cb * t.y_cb + cr * t.y_cr + round;
+            off[0] = o;
+            off[1] = o;
+        }
+        for row in 2 * r..(2 * r + 2).min(h) {
+            let sy = &yp[row * ys..row * ys + w];
+            let dy = &mut y[row * w..(row + 1) * w];
+            for ((d, &s), &o) in dy.iter_mut().zip(sy).zip(&offsets[..w]) {
+                *d = (((s as i32 - t.y_zero) * t.y_scale + o) >> 16).clamp(0, 255) as u8;
+            }
+        }
     }
 }
 
@@ -663,9 +701,8 @@ mod tests {
     fn bt601_limited_is_a_pure_range_expansion() {
         let t = YuvTransform::new(0.299, 0.114, false);
         assert!(!t.cross);
-        assert_eq!(clamp_q16(t.y_lut[16] as i64), 0);
-        assert_eq!(clamp_q16(t.y_lut[235] as i64), 255);
-        assert_eq!(clamp_q16(t.y_lut[126] as i64), 128);
+        let y = |v: i32| (((v - t.y_zero) * t.y_scale + (1 << 15)) >> 16).clamp(0, 255);
+        assert_eq!((y(16), y(235), y(126)), (0, 255, 128));
     }
 
     #[test]
@@ -698,24 +735,74 @@ mod tests {
         }
     }
 
+    /// Converts one 2×2 picture of one colour through [`to_jfif`].
+    fn convert_2x2(t: &YuvTransform, y: u8, cb: u8, cr: u8) -> (u8, u8, u8) {
+        let (yp, up, vp) = ([y; 4], [cb], [cr]);
+        let mut planes: [Vec<u8>; 3] = Default::default();
+        let mut offsets = Vec::new();
+        to_jfif(t, [(&yp, 2), (&up, 1), (&vp, 1)], &mut planes, &mut offsets, 2, 2);
+        assert!(planes[0].iter().all(|&v| v == planes[0][0]));
+        (planes[0][0], planes[1][0], planes[2][0])
+    }
+
     #[test]
     fn bt709_matrix_is_corrected() {
         let t = YuvTransform::new(0.2126, 0.0722, false);
         assert!(t.cross);
         // Pure 709 red (R=1,G=0,B=0) in limited range: Y=63, Cb=102, Cr=240. In BT.601 full
         // range red is Y=76, Cb=85, Cr=255.
-        let y = clamp_q16(
-            t.y_lut[63] as i64 + ((t.y_cb as i64 * t.c_lut[102] as i64 + t.y_cr as i64 * t.c_lut[240] as i64) >> 16),
-        );
-        let cb = clamp_q16(
-            ((t.cb_cb as i64 * t.c_lut[102] as i64 + t.cb_cr as i64 * t.c_lut[240] as i64) >> 16) + (128 << 16),
-        );
-        let cr = clamp_q16(
-            ((t.cr_cb as i64 * t.c_lut[102] as i64 + t.cr_cr as i64 * t.c_lut[240] as i64) >> 16) + (128 << 16),
-        );
+        let (y, cb, cr) = convert_2x2(&t, 63, 102, 240);
         assert!((y as i32 - 76).abs() <= 2, "y {y}");
         assert!((cb as i32 - 85).abs() <= 2, "cb {cb}");
         assert!((cr as i32 - 255).abs() <= 2, "cr {cr}");
+    }
+
+    /// The cross-term path against the same conversion in floating point, over a grid of inputs
+    /// for BT.709 and BT.2020, limited and full range, on a picture wide enough for the vector
+    /// loops and their tails.
+    #[test]
+    fn cross_terms_match_floating_point() {
+        for (kr, kb) in [(0.2126, 0.0722), (0.2627, 0.0593)] {
+            for full in [false, true] {
+                let t = YuvTransform::new(kr, kb, full);
+                assert!(t.cross);
+                let (w, h) = (70usize, 4usize);
+                let (cw, ch) = (w / 2, h / 2);
+                let yp: Vec<u8> = (0..w * h).map(|i| (i * 37 % 256) as u8).collect();
+                let up: Vec<u8> = (0..cw * ch).map(|i| (i * 53 % 256) as u8).collect();
+                let vp: Vec<u8> = (0..cw * ch).map(|i| (i * 97 % 256) as u8).collect();
+                let mut planes: [Vec<u8>; 3] = Default::default();
+                let mut offsets = Vec::new();
+                to_jfif(&t, [(&yp, w), (&up, cw), (&vp, cw)], &mut planes, &mut offsets, w, h);
+                let (kg, pr, pb) = (1.0 - kr - kb, 0.299, 0.114);
+                for row in 0..h {
+                    for x in 0..w {
+                        let (c, yv) = ((row / 2) * cw + x / 2, yp[row * w + x] as f64);
+                        let (cb, cr) = (up[c] as f64 - 128.0, vp[c] as f64 - 128.0);
+                        let (yn, cbn, crn) = if full {
+                            (yv / 255.0, cb / 255.0, cr / 255.0)
+                        } else {
+                            ((yv - 16.0) / 219.0, cb / 224.0, cr / 224.0)
+                        };
+                        let r = yn + 2.0 * (1.0 - kr) * crn;
+                        let bl = yn + 2.0 * (1.0 - kb) * cbn;
+                        let g = (yn - kr * r - kb * bl) / kg;
+                        let y601 = pr * r + (1.0 - pr - pb) * g + pb * bl;
+                        let cb601 = (bl - y601) / (2.0 * (1.0 - pb));
+                        let cr601 = (r - y601) / (2.0 * (1.0 - pr));
+                        let q = |v: f64| v.round().clamp(0.0, 255.0);
+                        let expect = [q(y601 * 255.0), q(cb601 * 255.0 + 128.0), q(cr601 * 255.0 + 128.0)];
+                        let got = [planes[0][row * w + x], planes[1][c], planes[2][c]];
+                        for (e, g) in expect.iter().zip(got) {
+                            assert!(
+                                (g as f64 - e).abs() <= 1.0,
+                                "({kr}, {full}) at {x},{row}: {got:?} vs {expect:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
