@@ -536,6 +536,8 @@ impl Converter {
 /// 8-bit 4:2:0 planes `(data, stride)` of a `w × h` picture (even sides) in the source's
 /// matrix and range → full-range BT.601 (JFIF) planes, tightly packed, in `planes`.
 /// `offsets` is scratch for the cross-term path (luma's chroma share, one per luma column).
+/// Plain integer code on slices, so it vectorises; with AVX2 (checked at run time) a second
+/// copy compiled for it.
 fn to_jfif(
     t: &YuvTransform,
     src: [(&[u8], usize); 3],
@@ -544,7 +546,6 @@ fn to_jfif(
     w: usize,
     h: usize,
 ) {
-    let [(yp, ys), (up, us), (vp, vs)] = src;
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
     let [y, u, v] = planes;
     fit(y, w * h);
@@ -552,24 +553,19 @@ fn to_jfif(
     fit(v, cw * ch);
     if t.cross {
         offsets.resize(2 * cw, 0);
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above); the function is otherwise safe code.
-            unsafe { cross_planes_avx2(t, src, [y, u, v], offsets, w, h) };
-            return;
-        }
-        cross_planes_body(t, src, [y, u, v], offsets, w, h);
-    } else {
-        // BT.601 family: each plane is an independent affine map.
-        affine_plane(y, yp, ys, w, t.y_zero, t.y_scale, 0);
-        affine_plane(u, up, us, cw, 128, t.cb_scale, 128);
-        affine_plane(v, vp, vs, cw, 128, t.cr_scale, 128);
     }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above); the function is otherwise safe code.
+        unsafe { to_jfif_avx2(t, src, [y, u, v], offsets, w, h) };
+        return;
+    }
+    to_jfif_body(t, src, [y, u, v], offsets, w, h);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn cross_planes_avx2(
+fn to_jfif_avx2(
     t: &YuvTransform,
     src: [(&[u8], usize); 3],
     dst: [&mut Vec<u8>; 3],
@@ -577,14 +573,36 @@ fn cross_planes_avx2(
     w: usize,
     h: usize,
 ) {
-    cross_planes_body(t, src, dst, offsets, w, h);
+    to_jfif_body(t, src, dst, offsets, w, h);
+}
+
+#[inline(always)]
+fn to_jfif_body(
+    t: &YuvTransform,
+    src: [(&[u8], usize); 3],
+    dst: [&mut Vec<u8>; 3],
+    offsets: &mut [i32],
+    w: usize,
+    h: usize,
+) {
+    if t.cross {
+        cross_planes(t, src, dst, offsets, w, h);
+    } else {
+        // BT.601 family: each plane is an independent affine map.
+        let [(yp, ys), (up, us), (vp, vs)] = src;
+        let [y, u, v] = dst;
+        let cw = w.div_ceil(2);
+        affine_plane(y, yp, ys, w, t.y_zero, t.y_scale, 0);
+        affine_plane(u, up, us, cw, 128, t.cb_scale, 128);
+        affine_plane(v, vp, vs, cw, 128, t.cr_scale, 128);
+    }
 }
 
 /// The cross-term conversion a chroma row at a time: both output chroma samples, then luma's
 /// chroma share once per chroma sample (widened to the two luma columns it covers) and the two
 /// luma rows it covers. Straight-line integer loops over slices, so they vectorise.
 #[inline(always)]
-fn cross_planes_body(
+fn cross_planes(
     t: &YuvTransform,
     src: [(&[u8], usize); 3],
     dst: [&mut Vec<u8>; 3],
@@ -628,26 +646,10 @@ fn cross_planes_body(
 }
 
 /// `dst = clamp(((src − zero) · scale + 2^15) / 2^16 + base)` over a plane of `width` bytes a
-/// row (`stride` in the source). Plain integer arithmetic on slices, so it vectorises; with AVX2
-/// (checked at run time) eight pixels a step.
-fn affine_plane(dst: &mut [u8], src: &[u8], stride: usize, width: usize, zero: i32, scale: i32, base: i32) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2 (checked just above); the function is otherwise safe code.
-        unsafe { affine_plane_avx2(dst, src, stride, width, zero, scale, base) };
-        return;
-    }
-    affine_plane_body(dst, src, stride, width, zero, scale, base);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn affine_plane_avx2(dst: &mut [u8], src: &[u8], stride: usize, width: usize, zero: i32, scale: i32, base: i32) {
-    affine_plane_body(dst, src, stride, width, zero, scale, base);
-}
-
+/// row (`stride` in the source). Plain integer arithmetic on slices, so it vectorises (inlined
+/// into [`to_jfif`]'s AVX2 copy, eight pixels a step).
 #[inline(always)]
-fn affine_plane_body(dst: &mut [u8], src: &[u8], stride: usize, width: usize, zero: i32, scale: i32, base: i32) {
+fn affine_plane(dst: &mut [u8], src: &[u8], stride: usize, width: usize, zero: i32, scale: i32, base: i32) {
     let add = (base << 16) + (1 << 15);
     for (drow, srow) in dst.chunks_exact_mut(width).zip(src.chunks(stride)) {
         for (d, &s) in drow.iter_mut().zip(&srow[..width]) {
